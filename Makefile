@@ -1,0 +1,50 @@
+# modelserve: train a Keras classifier, serve it behind TF Serving's API and a
+# Flask gateway. `make help` lists the targets.
+
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+EXTRAS ?= training,model-server,gateway,protos,dev
+STAMP := $(VENV)/.installed
+PROTO_SOURCES := $(shell find protos -name '*.proto')
+PROTO_STAMP := protogen/.generated
+CONFIG ?= training/configs/digits.yaml
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install protos train serve test test-fast lint clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+install: $(STAMP) $(PROTO_STAMP) ## create .venv with every component's pinned dependencies and generate protogen/
+
+# Re-runs only when the dependency pins change; pip itself is pinned too.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip==26.3
+	$(PIP) install --quiet -c constraints.txt -e ".[$(EXTRAS)]" --config-settings editable_mode=compat
+	touch $@
+
+protos: $(PROTO_STAMP) ## generate the protogen/ package from protos/*.proto
+
+$(PROTO_STAMP): $(PROTO_SOURCES) scripts/gen_protos.py $(STAMP)
+	$(PY) scripts/gen_protos.py
+	touch $@
+
+train: install ## train $(CONFIG) (default: digits) and publish a new model version under models/
+	$(PY) -m training --config $(CONFIG) $(ARGS)
+
+test: install ## the whole test suite (what CI runs)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: install ## the tests not marked slow
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: install ## ruff
+	$(VENV)/bin/ruff check .
+
+clean: ## remove the virtualenv and generated code (models/ and runs/ are kept)
+	rm -rf $(VENV) protogen .pytest_cache
