@@ -51,6 +51,10 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 _STATE_NAMES = get_model_status_pb2.ModelVersionStatus.State
 _MAX_DETAIL_CHARS = 300
+# Answers about the request, not about the server's health: not worth a warning.
+_CLIENT_CODES = frozenset(
+    {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION}
+)
 
 
 class _Stubs(NamedTuple):
@@ -244,7 +248,8 @@ class TFServingClient:
                         log.info("%s: UNAVAILABLE, retry %d in %.3fs", method, attempt, delay)
                         time.sleep(delay)
                         continue
-                log.warning("%s of model %r failed: %s %s", method, model, code.name, details or "")
+                level = logging.DEBUG if code in _CLIENT_CODES else logging.WARNING
+                log.log(level, "%s of model %r failed: %s %s", method, model, code.name, details or "")
                 raise _error(code, details or "", self, model, version) from None
 
 

@@ -1,0 +1,157 @@
+"""Wiring: flags → config → manager → gRPC server; SIGTERM/SIGINT stop it gracefully.
+
+Like TF Serving, the server loads the configured models before it opens its port, so a
+client that can connect finds them AVAILABLE (or reported with their load error).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import grpc
+
+from protogen.tfserving import model_service_pb2_grpc, prediction_service_pb2_grpc
+from serving.model_server import config as model_config
+from serving.model_server.flags import ServerOptions, parse_args
+from serving.model_server.manager import Loader, Manager
+from serving.model_server.service import ModelService, PredictionService
+
+log = logging.getLogger("serving.model_server")
+
+# TF Serving accepts messages up to INT32_MAX bytes by default.
+MAX_MESSAGE_BYTES = 2**31 - 1
+
+
+def default_loader(enable_warmup: bool = True) -> Loader:
+    """Load a SavedModel version and, if asked, replay its warm-up requests."""
+    # TensorFlow is imported here, not at module import, so that --help is instant.
+    from serving.model_server.servable import load_servable
+    from serving.model_server.warmup import run_warmup
+
+    def load(name: str, version: int, path: Path):
+        servable = load_servable(name, version, path)
+        if enable_warmup:
+            run_warmup(servable)
+        return servable
+
+    return load
+
+
+class ModelServer:
+    """The local model server: `start()` it, read `.port`, `stop()` it."""
+
+    def __init__(self, options: ServerOptions, loader: Loader | None = None):
+        self.options = options
+        self.manager = Manager(
+            loader or default_loader(options.enable_model_warmup),
+            poll_interval=options.file_system_poll_wait_seconds,
+            max_num_load_retries=options.max_num_load_retries,
+            load_retry_interval=options.load_retry_interval_micros / 1e6,
+        )
+        self.port: int | None = None
+        self._server: grpc.Server | None = None
+        self._stop = threading.Event()
+        self._config_thread: threading.Thread | None = None
+        self._config_text: str | None = None
+
+    def start(self) -> ModelServer:
+        """Read the config, load the models, then listen. Raises ConfigError, OSError."""
+        self.manager.set_models(self._read_config())
+        self.manager.poll_once()
+        self.manager.start()
+        if self.options.model_config_file and self.options.model_config_file_poll_wait_seconds > 0:
+            self._config_thread = threading.Thread(
+                target=self._watch_config, name="model-config-reloader", daemon=True
+            )
+            self._config_thread.start()
+        server = grpc.server(
+            ThreadPoolExecutor(max_workers=self.options.max_threads, thread_name_prefix="grpc"),
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                # A port already taken must be an error, not a silently shared port.
+                ("grpc.so_reuseport", 0),
+                *self.options.grpc_channel_arguments,
+            ],
+        )
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+            PredictionService(self.manager), server
+        )
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self.manager), server)
+        address = f"{self.options.grpc_bind_address}:{self.options.port}"
+        try:
+            port = server.add_insecure_port(address)
+        except RuntimeError:
+            port = 0
+        if not port:
+            self.manager.stop()
+            raise OSError(f"cannot listen on {address} (port in use?)")
+        server.start()
+        self._server, self.port = server, port
+        log.info("Running gRPC ModelServer at %s:%d ...", self.options.grpc_bind_address, port)
+        return self
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Finish in-flight calls (up to `grace` seconds), then unload every model."""
+        self._stop.set()
+        if self._server is not None:
+            self._server.stop(grace).wait()
+        if self._config_thread is not None:
+            self._config_thread.join(5.0)
+        self.manager.stop()
+        log.info("Model server stopped")
+
+    def _read_config(self) -> list[model_config.ModelConfig]:
+        if self.options.model_config_file is None:
+            return model_config.single_model(self.options.model_name, self.options.model_base_path)
+        path = self.options.model_config_file
+        try:
+            self._config_text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return model_config.load_config(path)  # raises ConfigError with the reason
+        return model_config.parse_config(self._config_text, str(path))
+
+    def _watch_config(self) -> None:
+        path = self.options.model_config_file
+        while not self._stop.wait(self.options.model_config_file_poll_wait_seconds):
+            try:
+                text = Path(path).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                log.error("Cannot re-read model config %s: %s; keeping the current one", path, exc)
+                continue
+            if text == self._config_text:
+                continue
+            try:
+                models = model_config.parse_config(text, str(path))
+            except model_config.ConfigError as exc:
+                log.error("%s; keeping the current config", exc)
+                continue
+            self._config_text = text
+            log.info("Model config %s changed: now serving %s", path, [m.name for m in models])
+            self.manager.set_models(models)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m serving.model_server`: run until SIGTERM or SIGINT."""
+    options = parse_args(argv)
+    logging.basicConfig(
+        level=options.log_level,
+        format="%(asctime)s %(levelname).1s %(name)s: %(message)s",
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        server = ModelServer(options).start()
+    except (model_config.ConfigError, OSError) as exc:
+        print(f"model_server: error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, model_config.ConfigError) else 1
+    stop.wait()
+    log.info("Signal received: stopping gracefully")
+    server.stop()
+    return 0
