@@ -45,6 +45,12 @@ class UnsupportedMediaType(GatewayError):
     status_code = 415
 
 
+class ServiceUnavailable(GatewayError):
+    """The gateway itself cannot serve the request now (e.g. a version's metadata is unreadable)."""
+
+    status_code = 503
+
+
 class BackendError(GatewayError):
     """Base for failures of the model server behind the gateway."""
 

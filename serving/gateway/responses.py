@@ -1,0 +1,38 @@
+"""HTTP helpers shared by the blueprints: orjson responses and request body checks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from flask import Request, Response
+
+from serving.gateway.errors import UnsupportedMediaType
+
+JSON = "application/json"
+OCTET_STREAM = "application/octet-stream"
+
+
+def json_response(payload: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    """`payload` serialized by orjson (numpy arrays and float32 scalars included)."""
+    body = orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
+    return Response(body, status=status, headers=dict(headers or {}), mimetype=JSON)
+
+
+def read_body(request: Request, accept: tuple[str, ...] = (JSON,), allow_missing_type: bool = False) -> bytes:
+    """The raw body, after checking its Content-Type and Content-Encoding (415 otherwise).
+
+    Reading it enforces GATEWAY_MAX_BODY_BYTES (werkzeug raises 413), with or without a
+    Content-Length header.
+    """
+    mimetype = request.mimetype
+    if not mimetype:
+        if not allow_missing_type:
+            raise UnsupportedMediaType(f"missing Content-Type: send {accept[0]}")
+    elif mimetype not in accept and not (JSON in accept and mimetype.endswith("+json")):
+        raise UnsupportedMediaType(f"Content-Type {mimetype!r} is not supported: send {' or '.join(accept)}")
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise UnsupportedMediaType(f"Content-Encoding {encoding!r} is not supported: send the body uncompressed")
+    return request.get_data(cache=False)
