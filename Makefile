@@ -14,7 +14,7 @@ CONFIG ?= training/configs/digits.yaml
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install protos train serve test test-fast lint clean
+.PHONY: help install protos train serve test test-fast lint clean up down logs train-container
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -45,6 +45,32 @@ test-fast: install ## the tests not marked slow
 
 lint: install ## ruff
 	$(VENV)/bin/ruff check .
+
+# Deployment with docker compose (README, "Deployment"). VARIANT=cpu: docker-compose.cpu.yml,
+# for hosts without a GPU. The containers run as your uid:gid, root mapped to 1000 (no
+# container runs as root), so the files in models/ and runs/ stay yours.
+VARIANT ?= gpu
+COMPOSE_YML := $(if $(filter cpu,$(VARIANT)),docker-compose.cpu.yml,docker-compose.yml)
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+HOST_UID ?= $(shell u=$$(id -u); [ "$$u" = 0 ] && echo 1000 || echo $$u)
+HOST_GID ?= $(shell g=$$(id -g); [ "$$g" = 0 ] && echo 1000 || echo $$g)
+DC = HOST_UID=$(HOST_UID) HOST_GID=$(HOST_GID) $(COMPOSE) -f $(COMPOSE_YML)
+
+up: ## start TF Serving and the gateway on :8000 (docker compose; VARIANT=cpu without a GPU)
+	@test -f models/models.config || { echo "models/models.config is missing: run 'make train-container' first" >&2; exit 1; }
+	$(DC) up -d --build
+
+down: ## stop and remove the containers (models/ and runs/ are kept)
+	$(DC) down
+
+logs: ## follow the containers' logs
+	$(DC) logs -f --tail=200
+
+train-container: ## train $(CONFIG) in the training container; TF Serving picks the new version up
+	mkdir -p models runs
+	if [ "$$(id -u)" = 0 ]; then chown $(HOST_UID):$(HOST_GID) models runs; fi
+	$(DC) build train
+	$(DC) run --rm train --config $(CONFIG) $(ARGS)
 
 clean: ## remove the virtualenv and generated code (models/ and runs/ are kept)
 	rm -rf $(VENV) protogen .pytest_cache
