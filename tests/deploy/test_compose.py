@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import re
+import subprocess
 
 import pytest
 from google.protobuf import text_format
@@ -119,7 +120,7 @@ def test_dockerfile_base_images_are_pinned(dockerfiles):
     for name, dockerfile in dockerfiles.items():
         for stage in dockerfile.stages:
             base = dockerfile.resolved_base(stage)
-            repo, _, tag = base.partition(":")
+            _, _, tag = base.partition(":")
             assert tag and tag != "latest" and re.search(r"\d+\.\d+", tag), f"{name}: FROM {base}"
 
 
@@ -179,3 +180,28 @@ def test_tfserving_healthcheck_names_the_model_of_the_environment(compose):
 @pytest.mark.parametrize("service", ["tfserving", "gateway", "train"])
 def test_resolved_users_are_the_host_user_default(resolved, variant, service):
     assert resolved[variant]["services"][service]["user"] == "1000:1000"
+
+
+@pytest.mark.parametrize(
+    "target, variant_arg, expected",
+    [
+        ("up", "gpu", "docker-compose -f docker-compose.yml up -d --build"),
+        ("up", "cpu", "docker-compose -f docker-compose.cpu.yml up -d --build"),
+        ("down", "gpu", "docker-compose -f docker-compose.yml down"),
+        ("logs", "cpu", "docker-compose -f docker-compose.cpu.yml logs -f"),
+        (
+            "train-container",
+            "gpu",
+            "docker-compose -f docker-compose.yml run --rm train --config training/configs/digits.yaml",
+        ),
+    ],
+)
+def test_make_targets_drive_the_compose_files(target, variant_arg, expected):
+    """`make -n`: the commands the targets would run, as a non-root user (uid 1234)."""
+    proc = subprocess.run(
+        ["make", "-n", target, f"VARIANT={variant_arg}", "COMPOSE=docker-compose",
+         "HOST_UID=1234", "HOST_GID=1234"],
+        cwd=support.ROOT, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"HOST_UID=1234 HOST_GID=1234 {expected}" in proc.stdout

@@ -12,6 +12,7 @@ import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 from google.protobuf import text_format
@@ -28,7 +29,9 @@ def compose() -> dict:
 
 
 def run(argv, env, cwd, timeout=300) -> subprocess.CompletedProcess:
-    return subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def service_env(compose: dict, service: str, **overrides: str) -> dict[str, str]:
@@ -130,7 +133,7 @@ def test_stop_grace_period_outlasts_gunicorns_graceful_timeout(gateway_command, 
     argv, env, cwd = gateway_command
     proc = run(argv + ["--print-config"], env, cwd)
     assert proc.returncode == 0, proc.stderr
-    graceful = float(re.search(r"^graceful_timeout\s*=\s*(\S+)$", proc.stdout, re.M).group(1))
+    graceful = float(re.search(r"^graceful_timeout\s*=\s*(\S+)$", proc.stdout, re.MULTILINE).group(1))
     grace = seconds(compose["services"]["gateway"]["stop_grace_period"])
     assert graceful < grace <= graceful + 15
 
@@ -172,9 +175,9 @@ class TFServingStatus(BaseHTTPRequestHandler):
     JSON). A stand-in: TF Serving cannot run here, and the healthcheck only reads this
     one documented response."""
 
-    states: dict[str, str] = {}
+    states: ClassVar[dict[str, str]] = {}
 
-    def do_GET(self):  # noqa: N802 (http.server's naming)
+    def do_GET(self):
         name = self.path.rsplit("/", 1)[-1]
         state = self.states.get(name)
         if state is None:

@@ -68,7 +68,7 @@ def test_a_config_with_an_unknown_field_is_rejected():
 def readme_models_configs() -> list[str]:
     """The models.config examples of the README (code blocks opening with model_config_list)."""
     text = (support.ROOT / "README.md").read_text()
-    blocks = re.findall(r"```[a-z]*\n(.*?)```", text, flags=re.S)
+    blocks = re.findall(r"```[a-z]*\n(.*?)```", text, flags=re.DOTALL)
     return [b for b in blocks if b.lstrip().startswith("model_config_list")]
 
 
