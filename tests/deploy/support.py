@@ -309,3 +309,107 @@ def local_argv(argv: list[str], env: dict[str, str], mapping: dict[str, Path]) -
     program = shutil.which(argv[0], path=env["PATH"])
     assert program, f"{argv[0]} is not installed here"
     return [program, *(map_path(a, mapping) for a in argv[1:])]
+
+
+# ----------------------------------------------------------------------------- what an image needs
+
+# Project packages: a module of these must have been copied into the image.
+LOCAL_PACKAGES = {"contract", "protogen", "serving", "training", "scripts", "tests"}
+# What `python -m venv` or the base image brings besides the project's requirements.
+ENVIRONMENT_DISTRIBUTIONS = {"pip", "setuptools", "wheel"}
+# Imported by a dependency inside try/except ImportError: used if present, not needed.
+OPTIONAL_IMPORTS = {
+    "grpc_tools": "grpc/__init__.py aliases it as grpc.tools when installed",
+}
+
+
+def imported_modules(importtime_report: str) -> set[str]:
+    """The modules a run imported, from Python's PYTHONPROFILEIMPORTTIME=1 report on stderr.
+
+    The report covers `import` statements (and failed attempts), not
+    importlib.import_module calls: gunicorn's import of the app module itself is missing,
+    the imports that module makes are there."""
+    names = set()
+    for line in importtime_report.splitlines():
+        if line.startswith("import time:") and line.count("|") == 2:
+            name = line.rsplit("|", 1)[1].strip()
+            if name and name != "imported package":
+                names.add(name)
+    return names
+
+
+def requirement_closure(extras: list[str]) -> set[str]:
+    """Canonical names of the distributions that installing the base dependencies plus
+    `extras` brings (what the image installs), from the installed packages' metadata."""
+    import importlib.metadata
+    import importlib.util
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    spec = importlib.util.spec_from_file_location("image_deps", ROOT / "scripts" / "image_deps.py")
+    image_deps = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(image_deps)
+    todo = [Requirement(r) for r in image_deps.requirements(extras)]
+    seen: set[str] = set()
+    while todo:
+        requirement = todo.pop()
+        name = canonicalize_name(requirement.name)
+        if name in seen:
+            continue
+        seen.add(name)
+        for raw in importlib.metadata.distribution(name).requires or []:
+            dependency = Requirement(raw)
+            wanted = [""] + sorted(requirement.extras)
+            if dependency.marker is None or any(dependency.marker.evaluate({"extra": e}) for e in wanted):
+                todo.append(dependency)
+    return seen
+
+
+def foreign_imports(modules: set[str], extras: list[str], copied: list[str]) -> list[str]:
+    """The modules an image would lack: project modules outside its COPY paths
+    (`contract/`, `serving/gateway/`, `serving/__init__.py`), and third-party modules of
+    no distribution its extras install."""
+    import importlib.metadata
+    import importlib.util
+    import sys
+
+    from packaging.utils import canonicalize_name
+
+    prefixes = []
+    for path in copied:
+        path = path.rstrip("/")
+        if path.endswith("/__init__.py"):
+            prefixes.append((path.removesuffix("/__init__.py").replace("/", "."), False))
+        elif not path.endswith(".py"):
+            prefixes.append((path.replace("/", "."), True))
+    allowed = requirement_closure(extras) | ENVIRONMENT_DISTRIBUTIONS
+    owners = importlib.metadata.packages_distributions()
+    missing = []
+    for name in sorted(modules):
+        top = name.split(".")[0]
+        if top in sys.stdlib_module_names or top.startswith("__") or top in sys.builtin_module_names:
+            continue
+        if top in OPTIONAL_IMPORTS or importlib.util.find_spec(top) is None:
+            continue  # optional, or an attempt that failed here too (the report lists those)
+        if top in LOCAL_PACKAGES:
+            if not any(name == p or (deep and name.startswith(p + ".")) for p, deep in prefixes):
+                missing.append(f"{name} (not copied into the image)")
+            continue
+        distributions = {canonicalize_name(d) for d in owners.get(top, [])}
+        if not distributions & allowed:
+            missing.append(f"{name} (from {sorted(distributions) or 'no distribution'})")
+    return missing
+
+
+def copied_paths(dockerfile: Dockerfile) -> list[str]:
+    """The destination paths (relative to WORKDIR) of the final stage's COPY instructions."""
+    paths = []
+    for args in dockerfile.final.all("COPY"):
+        words = [w for w in args.split() if not w.startswith("--")]
+        *sources, destination = words
+        if destination.endswith("/") and len(sources) > 1 or sources[0].endswith(".py"):
+            paths.extend(s if "/" in s else destination + s for s in sources)
+        else:
+            paths.append(destination)
+    return [p for p in paths if not p.startswith("/")]

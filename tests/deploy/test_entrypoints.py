@@ -71,13 +71,21 @@ def test_compose_train_command_answers_help(train_command):
 
 
 @pytest.mark.slow
-def test_compose_train_command_publishes_where_tf_serving_looks(train_command, container_paths):
+def test_compose_train_command_publishes_where_tf_serving_looks(
+    train_command, container_paths, dockerfiles
+):
     """`docker compose run --rm train --set epochs=1`, for real: the version lands in the
     mounted repository, and models.config (read with TF Serving's own message) points
     at it by the path TF Serving's container sees."""
     argv, env, cwd = train_command
+    env = {**env, "PYTHONPROFILEIMPORTTIME": "1"}
     proc = run(argv + ["--set", "epochs=1"], env, cwd, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # ...and it needed nothing the training image lacks.
+    modules = support.imported_modules(proc.stderr)
+    assert "training" in modules
+    copied = support.copied_paths(dockerfiles["train"])
+    assert support.foreign_imports(modules, ["training"], copied) == []
     models = container_paths["/models"]
     config = text_format.Parse(
         (models / "models.config").read_text(), model_server_config_pb2.ModelServerConfig()
@@ -109,6 +117,18 @@ def test_gateway_command_passes_gunicorns_config_check(gateway_command):
     argv, env, cwd = gateway_command
     proc = run(argv + ["--check-config"], env, cwd)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_gateway_imports_only_what_its_image_has(gateway_command, dockerfiles):
+    """Loading the config and the app (what --check-config does) imports nothing outside
+    the gateway extra's distributions and the code the Dockerfile copies."""
+    argv, env, cwd = gateway_command
+    proc = run(argv + ["--check-config"], {**env, "PYTHONPROFILEIMPORTTIME": "1"}, cwd)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    modules = support.imported_modules(proc.stderr)
+    assert "serving.gateway.routes.v1" in modules  # the app was built
+    copied = support.copied_paths(dockerfiles["gateway"])
+    assert support.foreign_imports(modules, ["gateway"], copied) == []
 
 
 def test_compose_environment_is_valid_gateway_settings(gateway_command, compose):
