@@ -65,11 +65,14 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
 
     _register_error_handlers(app, settings)
 
-    from serving.gateway.routes import ops, v1, v2
+    from serving.gateway import ui
+    from serving.gateway.routes import catalog, ops, v1, v2
 
     app.register_blueprint(v1.bp)
     app.register_blueprint(v2.bp)
     app.register_blueprint(ops.bp)
+    app.register_blueprint(catalog.bp)
+    app.register_blueprint(ui.bp)
     return app
 
 
