@@ -2,7 +2,8 @@
 
 When `GATEWAY_API_KEYS` is set every endpoint needs one of its keys, except the probes
 and documents that orchestrators and people read without credentials: the health and
-readiness endpoints (also the v2 ones), `/metrics`, `/openapi.json` and `/docs`.
+readiness endpoints (also the v2 ones), `/metrics`, `/openapi.json`, `/docs` and the web
+page's static files (`/`, `/ui/...`; the page then sends the key the user gives it).
 Keys are compared with `hmac.compare_digest` against every configured key, so the time
 taken does not reveal how much of a key matched or which key it was.
 """
@@ -24,6 +25,8 @@ OPEN_ENDPOINTS = frozenset(
         "ops.docs",
         "v2.live",
         "v2.ready",
+        "ui.index",
+        "ui.static",
     }
 )
 
