@@ -238,6 +238,8 @@ def _schemas() -> dict[str, Any]:
 
 def openapi_document(settings: Settings) -> dict[str, Any]:
     """The whole document; security is required only when API keys are configured."""
+    from serving.gateway.routes import catalog
+
     doc: dict[str, Any] = {
         "openapi": "3.0.3",
         "info": {
@@ -254,7 +256,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             {"name": "v2", "description": "Open Inference Protocol (KServe v2)"},
             {"name": "ops", "description": "Health, readiness, metrics and documentation"},
         ],
-        "paths": _paths(),
+        "paths": {**_paths(), **catalog.openapi_paths()},
         "components": {
             "schemas": _schemas(),
             "securitySchemes": {
