@@ -1,0 +1,85 @@
+# ruff: noqa: N999 - gunicorn looks for this file name
+"""gunicorn settings for the gateway: `gunicorn -c serving/gunicorn.conf.py serving.gateway.wsgi:app`.
+
+Everything comes from the GATEWAY_* settings (checked here, before any worker starts: a
+bad value stops gunicorn with one line naming the variable and exit status 2).
+
+- gthread workers: GATEWAY_WORKERS processes × GATEWAY_THREADS threads. A request spends
+  most of its time waiting on the model server, which threads do well.
+- The worker timeout is longer than the longest backend wait (deadline × (retries + 1)),
+  so gunicorn never kills a worker that is merely waiting for its deadline; the graceful
+  timeout lets in-flight requests finish on SIGTERM (docker's stop_grace_period is larger).
+- Prometheus multiprocess mode: PROMETHEUS_MULTIPROC_DIR is set to a fresh folder before
+  the workers import prometheus_client; a dead worker's live gauges are discarded.
+- post_fork resets the backend's gRPC channel if the app was preloaded in the master
+  (gRPC channels do not survive fork); without preload it is opened lazily per worker.
+"""
+
+import atexit
+import math
+import os
+import shutil
+import sys
+import tempfile
+
+# Before anything imports prometheus_client: it picks its storage at import time.
+_OWN_METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+if _OWN_METRICS_DIR:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gateway-metrics-")
+_METRICS_DIR = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+_CREATOR_PID = os.getpid()
+
+
+@atexit.register
+def _remove_metrics_dir():
+    """The master removes the folder it created, however it exits (workers inherit this hook)."""
+    if _OWN_METRICS_DIR and os.getpid() == _CREATOR_PID:
+        shutil.rmtree(_METRICS_DIR, ignore_errors=True)
+
+
+from serving.gateway.settings import Settings, SettingsError
+
+try:
+    _settings = Settings.from_env()
+except SettingsError as _exc:
+    print(f"gateway settings: {_exc}", file=sys.stderr)
+    sys.exit(2)
+
+bind = [_settings.bind]
+workers = _settings.workers
+threads = _settings.threads
+worker_class = "gthread"
+timeout = math.ceil(_settings.worker_timeout_seconds)
+graceful_timeout = math.ceil(_settings.graceful_timeout_seconds)
+keepalive = 5
+# Bounded request heads: the body is bounded by GATEWAY_MAX_BODY_BYTES in the app.
+limit_request_line = 4094
+limit_request_fields = 64
+limit_request_field_size = 8190
+loglevel = _settings.log_level
+errorlog = "-"
+accesslog = None  # the app writes one JSON access-log line per request
+proc_name = "modelserve-gateway"
+preload_app = False
+
+
+def on_starting(server):
+    """Start from an empty metrics folder: values of an earlier run must not leak in."""
+    os.makedirs(_METRICS_DIR, exist_ok=True)
+    for name in os.listdir(_METRICS_DIR):
+        if name.endswith(".db"):
+            os.unlink(os.path.join(_METRICS_DIR, name))
+
+
+def post_fork(server, worker):
+    """Drop a gRPC channel inherited from the master (only exists with preload_app)."""
+    wsgi = sys.modules.get("serving.gateway.wsgi")
+    if wsgi is not None:
+        wsgi.app.extensions["gateway"].backend.close()
+
+
+def child_exit(server, worker):
+    """Discard the live gauges of a worker that exited."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid, _METRICS_DIR)

@@ -1,0 +1,88 @@
+"""Request ids, JSON access logs, the answering version header, and Prometheus metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+ROW = [0.0] * 64
+
+
+def sample(client, name: str, **labels) -> float:
+    text = client.get("/metrics").get_data(as_text=True)
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                return s.value
+    return 0.0
+
+
+def test_a_sane_request_id_is_echoed(client):
+    response = client.get("/healthz", headers={"X-Request-ID": "req-42.a:b"})
+    assert response.headers["X-Request-ID"] == "req-42.a:b"
+
+
+@pytest.mark.parametrize("given", [None, "", "has space", "x" * 129, "quote\"", "tab\there", "ünïcode"])
+def test_otherwise_one_is_generated(client, given):
+    headers = {} if given is None else {"X-Request-ID": given}
+    response = client.get("/healthz", headers=headers)
+    rid = response.headers["X-Request-ID"]
+    assert rid != given and len(rid) == 32 and rid.isalnum()
+
+
+def test_every_request_gets_a_distinct_id(client):
+    ids = {client.get("/healthz").headers["X-Request-ID"] for _ in range(5)}
+    assert len(ids) == 5
+
+
+def test_predict_answers_with_the_version_in_body_and_header(client):
+    response = client.post("/v1/models/digits:predict", json={"instances": [ROW]})
+    assert response.status_code == 200
+    assert response.get_json()["model_version"] == "1"
+    assert response.headers["X-Model-Version"] == "1"
+
+
+def test_one_json_access_log_line_per_request(client, caplog):
+    caplog.set_level(logging.INFO, logger="serving.gateway.access")
+    client.post("/v1/models/digits:predict", json={"instances": [ROW]}, headers={"X-Request-ID": "log-me"})
+    (record,) = [r for r in caplog.records if r.name == "serving.gateway.access"]
+    from serving.gateway.observability import JsonFormatter
+
+    line = json.loads(JsonFormatter().format(record))
+    assert line["msg"] == "request"
+    assert line["request_id"] == "log-me"
+    assert line["route"] == "/v1/models/<model:name>:predict"
+    assert (line["status"], line["model"], line["model_version"]) == (200, "digits", "1")
+    assert line["duration_ms"] >= 0 and line["method"] == "POST"
+
+
+def test_requests_are_counted_by_route_and_status(client):
+    route = "/v1/models/<model:name>:predict"
+    ok_before = sample(client, "gateway_requests_total", route=route, status="200")
+    bad_before = sample(client, "gateway_requests_total", route=route, status="400")
+    client.post("/v1/models/digits:predict", json={"instances": [ROW]})
+    client.post("/v1/models/digits:predict", json={"instances": []})
+    assert sample(client, "gateway_requests_total", route=route, status="200") == ok_before + 1
+    assert sample(client, "gateway_requests_total", route=route, status="400") == bad_before + 1
+
+
+def test_unmatched_paths_share_one_label(client):
+    before = sample(client, "gateway_requests_total", route="<unmatched>", status="404")
+    client.get("/random/path/1")
+    client.get("/random/path/2")
+    assert sample(client, "gateway_requests_total", route="<unmatched>", status="404") == before + 2
+
+
+def test_prediction_metrics(client):
+    before = sample(client, "gateway_predictions_total", model="digits", version="1")
+    count_before = sample(client, "gateway_instances_per_request_count", model="digits")
+    backend_before = sample(client, "gateway_backend_duration_seconds_count", call="predict", outcome="ok")
+    client.post("/v1/models/digits:predict", json={"instances": [ROW] * 3})
+    assert sample(client, "gateway_predictions_total", model="digits", version="1") == before + 3
+    assert sample(client, "gateway_instances_per_request_count", model="digits") == count_before + 1
+    assert sample(client, "gateway_model_version", model="digits") == 1
+    assert sample(client, "gateway_backend_duration_seconds_count", call="predict", outcome="ok") == backend_before + 1
+    assert sample(client, "gateway_request_duration_seconds_count", route="/v1/models/<model:name>:predict") > 0
