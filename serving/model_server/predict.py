@@ -9,14 +9,23 @@ runtime fail (wrong dtype or shape), we check first and name the input instead.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from protogen.tfserving import meta_graph_pb2, predict_pb2
 from serving.gateway import tensors
 from serving.model_server.errors import failed_precondition, internal, invalid_argument
-from serving.model_server.servable import PREDICT_METHODS, Servable
+
+if TYPE_CHECKING:  # the servable module imports TensorFlow; the API layer does not need it
+    from serving.model_server.servable import Servable
 
 DEFAULT_SIGNATURE = "serving_default"
+PREDICT_METHODS = (
+    "tensorflow/serving/predict",
+    "tensorflow/serving/classify",
+    "tensorflow/serving/regress",
+)
 
 
 def run_predict(servable: Servable, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:

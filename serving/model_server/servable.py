@@ -23,13 +23,6 @@ from serving.model_server.errors import ServingError, internal, invalid_argument
 
 log = logging.getLogger(__name__)
 
-PREDICT_METHODS = (
-    "tensorflow/serving/predict",
-    "tensorflow/serving/classify",
-    "tensorflow/serving/regress",
-)
-
-
 class LoadError(Exception):
     """The version cannot be loaded; `error_code` is what GetModelStatus reports."""
 

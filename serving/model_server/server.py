@@ -29,11 +29,13 @@ MAX_MESSAGE_BYTES = 2**31 - 1
 
 def default_loader(enable_warmup: bool = True) -> Loader:
     """Load a SavedModel version and, if asked, replay its warm-up requests."""
-    # TensorFlow is imported here, not at module import, so that --help is instant.
-    from serving.model_server.servable import load_servable
-    from serving.model_server.warmup import run_warmup
 
     def load(name: str, version: int, path: Path):
+        # TensorFlow is imported on the first load, so that bad flags or a bad config
+        # are reported at once.
+        from serving.model_server.servable import load_servable
+        from serving.model_server.warmup import run_warmup
+
         servable = load_servable(name, version, path)
         if enable_warmup:
             run_warmup(servable)

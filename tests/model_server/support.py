@@ -139,5 +139,5 @@ def start_server(**flags):
     from serving.model_server.flags import ServerOptions
     from serving.model_server.server import ModelServer
 
-    options = ServerOptions(port=0, **flags)
+    options = ServerOptions(**{"port": 0, **flags})
     return ModelServer(options).start()
