@@ -119,7 +119,7 @@ def numeric_array(value: Any, field: str, max_depth: int) -> np.ndarray:
         arr = None
     if arr is None or arr.dtype.kind not in "iuf" or arr.ndim > max_depth:
         raise BadRequest(locate_problem(value, field, max_depth) or f"{field}: expected nested numbers")
-    if arr.dtype.kind in "iu" and _contains_bool(value, arr.ndim):
+    if _contains_bool(value, arr.ndim):
         raise BadRequest(locate_problem(value, field, max_depth) or f"{field}: expected numbers")
     arr = arr.astype(np.float64, copy=False)
     check_float32_range(arr, field)
@@ -217,7 +217,7 @@ def _fast_batch(instances: list, spec: InputSpec, shape: tuple[int, ...]) -> np.
         or (_one_channel_image(spec) and inner == shape[:-1])
     ):
         return None
-    if arr.dtype.kind in "iu" and _contains_bool(instances, arr.ndim):
+    if _contains_bool(instances, arr.ndim):
         return None
     arr = arr.astype(np.float64, copy=False)
     check_float32_range(arr, "instances")

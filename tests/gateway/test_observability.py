@@ -61,19 +61,19 @@ def test_one_json_access_log_line_per_request(client, caplog):
 
 def test_requests_are_counted_by_route_and_status(client):
     route = "/v1/models/<model:name>:predict"
-    ok_before = sample(client, "gateway_requests_total", route=route, status="200")
-    bad_before = sample(client, "gateway_requests_total", route=route, status="400")
+    ok_before = sample(client, "gateway_requests_total", method="POST", route=route, status="200")
+    bad_before = sample(client, "gateway_requests_total", method="POST", route=route, status="400")
     client.post("/v1/models/digits:predict", json={"instances": [ROW]})
     client.post("/v1/models/digits:predict", json={"instances": []})
-    assert sample(client, "gateway_requests_total", route=route, status="200") == ok_before + 1
-    assert sample(client, "gateway_requests_total", route=route, status="400") == bad_before + 1
+    assert sample(client, "gateway_requests_total", method="POST", route=route, status="200") == ok_before + 1
+    assert sample(client, "gateway_requests_total", method="POST", route=route, status="400") == bad_before + 1
 
 
 def test_unmatched_paths_share_one_label(client):
-    before = sample(client, "gateway_requests_total", route="<unmatched>", status="404")
+    before = sample(client, "gateway_requests_total", method="GET", route="<unmatched>", status="404")
     client.get("/random/path/1")
     client.get("/random/path/2")
-    assert sample(client, "gateway_requests_total", route="<unmatched>", status="404") == before + 2
+    assert sample(client, "gateway_requests_total", method="GET", route="<unmatched>", status="404") == before + 2
 
 
 def test_prediction_metrics(client):
