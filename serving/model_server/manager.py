@@ -107,6 +107,7 @@ class Manager:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.polls = 0  # completed scans of every model (observable progress)
 
     # -- configuration -------------------------------------------------------------------
 
@@ -175,6 +176,7 @@ class Manager:
                     self._reconcile(name)
                 except Exception:  # one model's surprise must not stop the others
                     log.exception("Unexpected error while managing model %s", name)
+            self.polls += 1
 
     def start(self) -> None:
         """Poll in a background thread (every poll_interval; 0: only on config changes)."""
