@@ -351,3 +351,11 @@ def test_message_size_limit_is_applied(fake):
         make_client(fake, max_message_bytes=1024).predict("m", {"x": np.zeros(4096, np.float32)})
     assert info.value.grpc_code == "RESOURCE_EXHAUSTED"
     assert fake.calls == 0
+
+
+def test_the_deadline_bounds_the_retries_too(fake):
+    fake.script = [fail(grpc.StatusCode.UNAVAILABLE)] * 1000
+    with pytest.raises(BackendUnavailable):
+        make_client(fake, retries=1000, deadline_seconds=0.5, backoff_seconds=0.05).predict("m", INPUT)
+    # Each retry waits at least 25 ms, so 0.5 s leaves room for at most ~21 attempts.
+    assert 2 <= fake.calls <= 25

@@ -13,6 +13,7 @@ import grpc
 import numpy as np
 import pytest
 
+from serving.gateway.errors import BackendNotFound
 from serving.gateway.grpc_client import TFServingClient
 from serving.model_server.config import ConfigError
 from tests.model_server.support import (
@@ -141,3 +142,23 @@ def replace(target, source, text=None):
     if text is not None:
         source.write_text(text)
     os.replace(source, target)
+
+
+def test_a_model_that_fails_to_load_is_reported_and_the_others_serve(repo, tmp_path):
+    broken = copy_model(repo.results["digits"].version_dir, tmp_path / "broken", 1)
+    (broken / "saved_model.pb").write_bytes(b"not a SavedModel")
+    digits = repo.results["digits"]
+    config = write_config(tmp_path / "models.config", {"broken": broken.parent, "digits": digits.version_dir.parent})
+    server = start_server(model_config_file=config, file_system_poll_wait_seconds=0, max_num_load_retries=0)
+    address = f"127.0.0.1:{server.port}"
+    try:
+        client = TFServingClient(address, deadline_seconds=30)
+        (status,) = client.status("broken")
+        assert (status.version, status.state) == (1, "END")
+        assert status.error_code != 0 and status.error_message
+        assert predict_once(address, "digits") == digits.version
+        with pytest.raises(BackendNotFound):
+            client.predict("broken", {"pixels": np.zeros((1, 1), np.float32)})
+        client.close()
+    finally:
+        server.stop(grace=1)
