@@ -37,6 +37,9 @@ $(PROTO_STAMP): $(PROTO_SOURCES) scripts/gen_protos.py $(STAMP)
 train: install ## train $(CONFIG) (default: digits) and publish a new model version under models/
 	$(PY) -m training --config $(CONFIG) $(ARGS)
 
+serve: install ## train digits if models/ is empty, then run the model server and the gateway on 127.0.0.1:8000 (Ctrl-C stops both)
+	$(PY) -m serving.devstack $(ARGS)
+
 test: install ## the whole test suite (what CI runs)
 	$(PY) -m pytest $(PYTEST_ARGS)
 

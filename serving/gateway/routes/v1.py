@@ -73,7 +73,7 @@ def metadata(name: str, version: int | None = None):
     st = state()
     resolved, meta = st.dataplane.metadata(name, version)
     signature = st.dataplane.signature(name, resolved, meta)
-    doc = orjson.loads(to_json(meta))
+    doc = _plain_numbers(orjson.loads(to_json(meta)))
     answer = {
         "model": name,
         "model_version": str(resolved),
@@ -85,6 +85,19 @@ def metadata(name: str, version: int | None = None):
         "signature": _signature(meta, signature),
     }
     return json_response(answer, headers={MODEL_VERSION_HEADER: str(resolved)})
+
+
+def _plain_numbers(doc: dict[str, Any]) -> dict[str, Any]:
+    """Protobuf's JSON writes int64 fields as strings; clients expect numbers here."""
+    inp, out, training = doc.get("input", {}), doc.get("output", {}), doc.get("training", {})
+    if "shape" in inp:
+        inp["shape"] = [int(d) for d in inp["shape"]]
+    if "units" in out:
+        out["units"] = int(out["units"])
+    for key in ("train_examples", "validation_examples", "test_examples"):
+        if key in training:
+            training[key] = int(training[key])
+    return doc
 
 
 def _status(s: VersionStatus) -> dict[str, Any]:
