@@ -90,15 +90,19 @@ def parse_config(text: str, source: str = "model config") -> list[ModelConfig]:
     return models
 
 
-def load_config(path: str | os.PathLike) -> list[ModelConfig]:
-    """Read and parse a models.config file."""
+def read_config_text(path: str | os.PathLike) -> str:
+    """The text of a models.config file; ConfigError if it cannot be read."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read model config {path}: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"model config {path} is not UTF-8 text") from None
-    return parse_config(text, str(path))
+
+
+def load_config(path: str | os.PathLike) -> list[ModelConfig]:
+    """Read and parse a models.config file."""
+    return parse_config(read_config_text(path), str(path))
 
 
 def _policy(item: model_server_config_pb2.ModelConfig, source: str) -> VersionPolicy:

@@ -112,26 +112,29 @@ class ModelServer:
         if self.options.model_config_file is None:
             return model_config.single_model(self.options.model_name, self.options.model_base_path)
         path = self.options.model_config_file
-        try:
-            self._config_text = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            return model_config.load_config(path)  # raises ConfigError with the reason
+        self._config_text = model_config.read_config_text(path)
         return model_config.parse_config(self._config_text, str(path))
 
     def _watch_config(self) -> None:
         path = self.options.model_config_file
+        rejected: str | None = None  # a text that did not parse: not re-parsed, not re-logged
+        unreadable = ""
         while not self._stop.wait(self.options.model_config_file_poll_wait_seconds):
             try:
-                text = Path(path).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                log.error("Cannot re-read model config %s: %s; keeping the current one", path, exc)
+                text = model_config.read_config_text(path)
+            except model_config.ConfigError as exc:
+                if str(exc) != unreadable:
+                    log.error("%s; keeping the current config", exc)
+                    unreadable = str(exc)
                 continue
-            if text == self._config_text:
+            unreadable = ""
+            if text in (self._config_text, rejected):
                 continue
             try:
                 models = model_config.parse_config(text, str(path))
             except model_config.ConfigError as exc:
                 log.error("%s; keeping the current config", exc)
+                rejected = text
                 continue
             self._config_text = text
             log.info("Model config %s changed: now serving %s", path, [m.name for m in models])
