@@ -1,0 +1,1 @@
+"""In-process servers the gateway is measured against (cells c and d)."""
