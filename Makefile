@@ -14,7 +14,7 @@ CONFIG ?= training/configs/digits.yaml
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install protos train serve test test-fast lint clean up down logs train-container
+.PHONY: help install protos train serve test test-fast lint clean up down logs train-container bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -48,6 +48,14 @@ test-fast: install ## the tests not marked slow
 
 lint: install ## ruff
 	$(VENV)/bin/ruff check .
+
+# Performance (README, "Performance"): trains or reuses digits and wide under bench/out/,
+# measures every cell with wrk (installed from Debian if missing), and writes
+# bench/results.{json,md,png}. BENCH_* variables tune it (bench/config.py).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+bench: install ## benchmark the gateway against the backend alone and in-process baselines (~10 min)
+	@command -v wrk >/dev/null || $(SUDO) apt-get install -y wrk || { $(SUDO) apt-get update && $(SUDO) apt-get install -y wrk; }
+	$(PY) -m bench
 
 # Deployment with docker compose (README, "Deployment"). VARIANT=cpu: docker-compose.cpu.yml,
 # for hosts without a GPU. The containers run as your uid:gid, root mapped to 1000 (no
