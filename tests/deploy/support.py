@@ -320,6 +320,9 @@ ENVIRONMENT_DISTRIBUTIONS = {"pip", "setuptools", "wheel"}
 # Imported by a dependency inside try/except ImportError: used if present, not needed.
 OPTIONAL_IMPORTS = {
     "grpc_tools": "grpc/__init__.py aliases it as grpc.tools when installed",
+    "brotli": "urllib3 decodes brotli responses when installed",
+    "_brotli": "brotli's extension module",
+    "socks": "requests/urllib3 support SOCKS proxies when PySocks is installed",
 }
 
 
@@ -388,7 +391,9 @@ def foreign_imports(modules: set[str], extras: list[str], copied: list[str]) -> 
     missing = []
     for name in sorted(modules):
         top = name.split(".")[0]
-        if top in sys.stdlib_module_names or top.startswith("__") or top in sys.builtin_module_names:
+        if top in sys.stdlib_module_names or top in sys.builtin_module_names:
+            continue
+        if top.startswith(("__", "_sysconfigdata_")):  # interpreter internals
             continue
         if top in OPTIONAL_IMPORTS or importlib.util.find_spec(top) is None:
             continue  # optional, or an attempt that failed here too (the report lists those)
