@@ -1,5 +1,5 @@
 """TFServingClient over real gRPC on loopback: against the local model server with
-trained models, and against a scripted fault-injecting server (a fake, used only to
+model_repo models, and against a scripted fault-injecting server (a fake, used only to
 inject UNAVAILABLE, hangs, internal errors and malformed answers)."""
 
 from __future__ import annotations
@@ -29,19 +29,14 @@ from serving.gateway.errors import (
     BadRequest,
 )
 from serving.gateway.grpc_client import TFServingClient
-from tests.model_server.support import free_port, repo_or_interim, start_server, wait_for
+from tests.model_server.support import free_port, start_server, wait_for
 
 # -- against the real model server ---------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def trained(request, tmp_path_factory):
-    return repo_or_interim(request, tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def live(trained):
-    server = start_server(model_config_file=trained.config_path, file_system_poll_wait_seconds=0)
+def live(model_repo):
+    server = start_server(model_config_file=model_repo.config_path, file_system_poll_wait_seconds=0)
     client = TFServingClient(f"127.0.0.1:{server.port}", deadline_seconds=30)
     yield client
     client.close()
@@ -60,15 +55,15 @@ def pixels(digits, n=2, dtype=np.float32):
     return {digits[1]: np.random.default_rng(0).random((n, *digits[2])).astype(dtype)}
 
 
-def test_status(live, trained):
+def test_status(live, model_repo):
     (status,) = live.status("digits")
-    assert status.version == trained.results["digits"].version
+    assert status.version == model_repo.results["digits"].version
     assert status.state == "AVAILABLE" and status.error_code == 0
 
 
-def test_metadata(live, digits, trained):
+def test_metadata(live, digits, model_repo):
     info = live.metadata("digits", version=digits[0])
-    assert info.version == trained.results["digits"].version
+    assert info.version == model_repo.results["digits"].version
     assert info.method_name == "tensorflow/serving/predict"
     (spec,) = info.inputs.values()
     assert spec.dtype == "float32" and spec.shape[0] == -1

@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from tests.model_server.support import ROOT, repo_or_interim, start_server
+from tests.model_server.support import ROOT, start_server
 
 BLOCKER = textwrap.dedent(
     """
@@ -62,9 +62,8 @@ PROGRAM = BLOCKER + textwrap.dedent(
 
 
 @pytest.fixture(scope="module")
-def address(request, tmp_path_factory):
-    repo = repo_or_interim(request, tmp_path_factory)
-    server = start_server(model_config_file=repo.config_path, file_system_poll_wait_seconds=0)
+def address(model_repo):
+    server = start_server(model_config_file=model_repo.config_path, file_system_poll_wait_seconds=0)
     yield f"127.0.0.1:{server.port}"
     server.stop(grace=1)
 

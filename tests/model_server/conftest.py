@@ -1,23 +1,17 @@
-"""Fixtures for the local model server's tests: the trained model repository and a
-running server over it (real gRPC on loopback)."""
+"""Fixtures for the local model server's tests: a running server over the session's
+trained model repository (`model_repo`, root conftest), on a loopback port."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.model_server.support import repo_or_interim, start_server
-
-
-@pytest.fixture(scope="session")
-def repo(request, tmp_path_factory):
-    """The model repository with trained `digits` and `breast_cancer` version folders."""
-    return repo_or_interim(request, tmp_path_factory)
+from tests.model_server.support import start_server
 
 
 @pytest.fixture(scope="module")
-def server(repo):
-    """A model server over `repo` (read-only: tests that change files use a copy)."""
-    srv = start_server(model_config_file=repo.config_path, file_system_poll_wait_seconds=0)
+def server(model_repo):
+    """A model server over `model_repo` (read-only: tests that change files use a copy)."""
+    srv = start_server(model_config_file=model_repo.config_path, file_system_poll_wait_seconds=0)
     yield srv
     srv.stop(grace=1)
 

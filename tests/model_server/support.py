@@ -122,18 +122,6 @@ def write_config(path: Path, models: dict[str, Path], extra: dict[str, str] | No
     return path
 
 
-def repo_or_interim(request, tmp_path_factory):
-    """The root `model_repo` fixture (real training) if it exists, else the interim build."""
-    import pytest
-
-    try:
-        return request.getfixturevalue("model_repo")
-    except pytest.FixtureLookupError:
-        from tests.model_server.interim_models import build
-
-        return build(tmp_path_factory.mktemp("interim_repo"))
-
-
 def start_server(**flags):
     """An in-process ModelServer on a free port; flags as in ServerOptions."""
     from serving.model_server.flags import ServerOptions

@@ -15,9 +15,9 @@ from tests.model_server.support import copy_model, wait_for
 
 
 @pytest.fixture
-def source(repo):
+def source(model_repo):
     """The trained digits SavedModel, to publish under any version number."""
-    return repo.results["digits"].version_dir
+    return model_repo.results["digits"].version_dir
 
 
 @pytest.fixture
@@ -85,9 +85,9 @@ def test_a_broken_new_version_leaves_the_old_one_serving(source, base):
     manager.stop()
 
 
-def test_a_version_that_fails_its_warmup_never_becomes_available(source, base, repo):
+def test_a_version_that_fails_its_warmup_never_becomes_available(source, base, model_repo):
     target = copy_model(source, base, 1)
-    other = repo.results["breast_cancer"].version_dir / "assets.extra" / "tf_serving_warmup_requests"
+    other = model_repo.results["breast_cancer"].version_dir / "assets.extra" / "tf_serving_warmup_requests"
     shutil.copy(other, target / "assets.extra" / "tf_serving_warmup_requests")
     manager = make_manager()
     manager.set_models([ModelConfig("digits", base)])

@@ -16,6 +16,8 @@ import pytest
 from serving.gateway.errors import BackendNotFound
 from serving.gateway.grpc_client import TFServingClient
 from serving.model_server.config import ConfigError
+from serving.model_server.flags import parse_args
+from serving.model_server.server import ModelServer
 from tests.model_server.support import (
     ROOT,
     ServerProcess,
@@ -41,9 +43,9 @@ def predict_once(address: str, model: str) -> int:
 
 
 @pytest.mark.slow
-def test_the_process_serves_then_stops_gracefully_on_sigterm(repo):
-    with ServerProcess(f"--model_config_file={repo.config_path}", "--file_system_poll_wait_seconds=1") as server:
-        for name, result in repo.results.items():
+def test_the_process_serves_then_stops_gracefully_on_sigterm(model_repo):
+    with ServerProcess(f"--model_config_file={model_repo.config_path}", "--file_system_poll_wait_seconds=1") as server:
+        for name, result in model_repo.results.items():
             wait_available(server.address, name, result.version)
             assert predict_once(server.address, name) == result.version
         code, output = server.terminate()
@@ -53,17 +55,19 @@ def test_the_process_serves_then_stops_gracefully_on_sigterm(repo):
     assert "Model server stopped" in output
 
 
-@pytest.mark.slow
-def test_the_single_model_flags(repo):
-    result = repo.results["breast_cancer"]
-    with ServerProcess(
-        "--model_name=cancer", f"--model_base_path={result.version_dir.parent}",
-        "--file_system_poll_wait_seconds=0",
-    ) as server:
-        wait_available(server.address, "cancer", result.version)
-        assert predict_once(server.address, "cancer") == result.version
-        code, _ = server.terminate()
-    assert code == 0
+def test_the_single_model_flags(model_repo):
+    result = model_repo.results["breast_cancer"]
+    options = parse_args(
+        ["--port=0", "--model_name=cancer", f"--model_base_path={result.version_dir.parent}",
+         "--file_system_poll_wait_seconds=0"]
+    )
+    server = ModelServer(options).start()
+    address = f"127.0.0.1:{server.port}"
+    try:
+        wait_available(address, "cancer", result.version)
+        assert predict_once(address, "cancer") == result.version
+    finally:
+        server.stop(grace=1)
 
 
 @pytest.mark.parametrize(
@@ -99,7 +103,7 @@ def test_a_port_in_use_is_an_error(tmp_path):
             start_server(model_base_path=tmp_path, port=taken.getsockname()[1])
 
 
-def test_a_model_with_no_versions_yet_is_not_found_until_one_appears(repo, tmp_path):
+def test_a_model_with_no_versions_yet_is_not_found_until_one_appears(model_repo, tmp_path):
     base = tmp_path / "later"
     server = start_server(model_name="later", model_base_path=base, file_system_poll_wait_seconds=0.05)
     address = f"127.0.0.1:{server.port}"
@@ -107,16 +111,16 @@ def test_a_model_with_no_versions_yet_is_not_found_until_one_appears(repo, tmp_p
         with pytest.raises(grpc.RpcError) as info:
             version_states(address, "later")
         assert info.value.code() == grpc.StatusCode.NOT_FOUND
-        copy_model(repo.results["digits"].version_dir, base, 3)
+        copy_model(model_repo.results["digits"].version_dir, base, 3)
         wait_available(address, "later", 3)
     finally:
         server.stop(grace=1)
 
 
-def test_the_config_file_is_re_read(repo, tmp_path, caplog):
+def test_the_config_file_is_re_read(model_repo, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="serving.model_server")
-    digits = repo.results["digits"].version_dir.parent
-    cancer = repo.results["breast_cancer"].version_dir.parent
+    digits = model_repo.results["digits"].version_dir.parent
+    cancer = model_repo.results["breast_cancer"].version_dir.parent
     config = write_config(tmp_path / "models.config", {"digits": digits})
     server = start_server(
         model_config_file=config,
@@ -127,12 +131,12 @@ def test_the_config_file_is_re_read(repo, tmp_path, caplog):
     try:
         assert "AVAILABLE" in version_states(address, "digits").values()
         replace(config, write_config(tmp_path / "next.config", {"cancer": cancer}))
-        wait_available(address, "cancer", repo.results["breast_cancer"].version)
+        wait_available(address, "cancer", model_repo.results["breast_cancer"].version)
         wait_for(lambda: "AVAILABLE" not in version_states(address, "digits").values(), 60, "digits unloaded")
 
         replace(config, tmp_path / "broken.config", text="model_config_list { config { name: ")
         wait_for(lambda: "keeping the current config" in caplog.text, 60, "the broken config to be refused")
-        assert predict_once(address, "cancer") == repo.results["breast_cancer"].version
+        assert predict_once(address, "cancer") == model_repo.results["breast_cancer"].version
     finally:
         server.stop(grace=1)
 
@@ -144,10 +148,10 @@ def replace(target, source, text=None):
     os.replace(source, target)
 
 
-def test_a_model_that_fails_to_load_is_reported_and_the_others_serve(repo, tmp_path):
-    broken = copy_model(repo.results["digits"].version_dir, tmp_path / "broken", 1)
+def test_a_model_that_fails_to_load_is_reported_and_the_others_serve(model_repo, tmp_path):
+    broken = copy_model(model_repo.results["digits"].version_dir, tmp_path / "broken", 1)
     (broken / "saved_model.pb").write_bytes(b"not a SavedModel")
-    digits = repo.results["digits"]
+    digits = model_repo.results["digits"]
     config = write_config(tmp_path / "models.config", {"broken": broken.parent, "digits": digits.version_dir.parent})
     server = start_server(model_config_file=config, file_system_poll_wait_seconds=0, max_num_load_retries=0)
     address = f"127.0.0.1:{server.port}"

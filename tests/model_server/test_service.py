@@ -35,9 +35,9 @@ def stubs(address):
 
 
 @pytest.fixture(scope="module")
-def digits(repo):
+def digits(model_repo):
     """(version, input name, instance shape, classes) of the trained digits model."""
-    result = repo.results["digits"]
+    result = model_repo.results["digits"]
     signature = read_signature_defs(result.version_dir)["serving_default"]
     (name, info), = signature.inputs.items()
     shape = tuple(d.size for d in info.tensor_shape.dim)[1:]
@@ -86,13 +86,13 @@ def test_predict_answers_probabilities_and_the_version_that_ran(stubs, digits):
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
 
 
-def test_predict_matches_the_savedmodel_run_in_process(stubs, digits, repo):
+def test_predict_matches_the_savedmodel_run_in_process(stubs, digits, model_repo):
     import tensorflow as tf
 
     inputs = batch(digits, 4)
     response = stubs[0].Predict(predict_request(inputs=inputs), timeout=30)
     served = tensors.to_ndarray(response.outputs["probabilities"])
-    loaded = tf.saved_model.load(str(repo.results["digits"].version_dir))
+    loaded = tf.saved_model.load(str(model_repo.results["digits"].version_dir))
     (name, array), = inputs.items()
     expected = loaded.signatures["serving_default"](**{name: tf.constant(array)})["probabilities"]
     np.testing.assert_allclose(served, expected.numpy(), rtol=1e-6, atol=1e-7)
@@ -251,8 +251,8 @@ def status_request(model="digits", version=None):
     return request
 
 
-def test_status_reports_every_version(stubs, repo):
-    for name, result in repo.results.items():
+def test_status_reports_every_version(stubs, model_repo):
+    for name, result in model_repo.results.items():
         response = stubs[1].GetModelStatus(status_request(name), timeout=30)
         (status,) = response.model_version_status
         assert status.version == result.version

@@ -178,8 +178,8 @@ def channel(address):
         yield channel
 
 
-def test_official_prediction_stub_predicts(channel, repo):
-    result = repo.results["digits"]
+def test_official_prediction_stub_predicts(channel, model_repo):
+    result = model_repo.results["digits"]
     stub = off_prediction_service.PredictionServiceStub(channel)
     metadata_request = off_metadata.GetModelMetadataRequest(metadata_field=["signature_def"])
     metadata_request.model_spec.name = "digits"
@@ -201,13 +201,13 @@ def test_official_prediction_stub_predicts(channel, repo):
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
 
 
-def test_official_model_stub_reports_status(channel, repo):
+def test_official_model_stub_reports_status(channel, model_repo):
     stub = off_model_service.ModelServiceStub(channel)
     request = off_status.GetModelStatusRequest()
     request.model_spec.name = "breast_cancer"
     response = stub.GetModelStatus(request, timeout=30)
     (status,) = response.model_version_status
-    assert status.version == repo.results["breast_cancer"].version
+    assert status.version == model_repo.results["breast_cancer"].version
     assert status.state == off_status.ModelVersionStatus.AVAILABLE
 
 
