@@ -25,7 +25,10 @@ JSON = st.recursive(
 )
 
 
-def rows(length: st.SearchStrategy[int], values=NUMBERS | st.sampled_from([True, None, "1"])):
+ODD_VALUES = NUMBERS | st.sampled_from([True, None, "1"])
+
+
+def rows(length: st.SearchStrategy[int], values: st.SearchStrategy = ODD_VALUES):
     return length.flatmap(lambda n: st.lists(values, min_size=n, max_size=n))
 
 
