@@ -16,12 +16,16 @@ import grpc
 import numpy as np
 import tensorflow as tf
 from google.protobuf import text_format
+from google.protobuf.message import DecodeError
 from tensorflow.core.protobuf import saved_model_pb2
 
 from protogen.tfserving import meta_graph_pb2
 from serving.model_server.errors import ServingError, internal, invalid_argument
 
 log = logging.getLogger(__name__)
+
+DATA_LOSS = grpc.StatusCode.DATA_LOSS.value[0]
+
 
 class LoadError(Exception):
     """The version cannot be loaded; `error_code` is what GetModelStatus reports."""
@@ -50,7 +54,11 @@ class Servable:
     def run(
         self, signature_name: str, inputs: Mapping[str, np.ndarray], output_keys: list[str]
     ) -> dict[str, np.ndarray]:
-        """Run a signature on validated inputs; return the requested outputs as arrays."""
+        """Run a signature on validated inputs; return the requested outputs as arrays.
+
+        The one place a model runs: a batching layer (TF Serving's --enable_batching)
+        would wrap this call.
+        """
         function = self._functions.get(signature_name)
         if function is None:
             raise internal(f"signature {signature_name} of {self!r} cannot be called")
@@ -72,24 +80,31 @@ def load_servable(name: str, version: int, path: Path) -> Servable:
     except tf.errors.OpError as exc:
         raise LoadError(exc.error_code, _first_line(exc)) from None
     except (OSError, ValueError, RuntimeError) as exc:
-        raise LoadError(2, f"cannot load SavedModel at {path}: {_first_line(exc)}") from None
+        raise LoadError(
+            grpc.StatusCode.UNKNOWN.value[0], f"cannot load SavedModel at {path}: {_first_line(exc)}"
+        ) from None
     return Servable(name, version, path, loaded, signature_defs)
 
 
 def read_signature_defs(path: Path) -> dict[str, meta_graph_pb2.SignatureDef]:
     """The SignatureDefs of the "serve" MetaGraph of the SavedModel in `path`."""
     saved_model = saved_model_pb2.SavedModel()
-    if (path / "saved_model.pb").is_file():
-        saved_model.ParseFromString((path / "saved_model.pb").read_bytes())
-    else:
-        text_format.Parse((path / "saved_model.pbtxt").read_text(), saved_model)
+    try:
+        if (path / "saved_model.pb").is_file():
+            saved_model.ParseFromString((path / "saved_model.pb").read_bytes())
+        else:
+            text_format.Parse((path / "saved_model.pbtxt").read_text(), saved_model)
+    except (DecodeError, text_format.ParseError):
+        raise LoadError(DATA_LOSS, f"Can't parse the SavedModel in {path}") from None
     for meta_graph in saved_model.meta_graphs:
         if "serve" in meta_graph.meta_info_def.tags:
             return {
                 key: meta_graph_pb2.SignatureDef.FromString(sig.SerializeToString())
                 for key, sig in meta_graph.signature_def.items()
             }
-    raise LoadError(5, f"SavedModel at {path} has no MetaGraph tagged 'serve'")
+    raise LoadError(
+        grpc.StatusCode.NOT_FOUND.value[0], f"SavedModel at {path} has no MetaGraph tagged 'serve'"
+    )
 
 
 def _grpc_code(error_code: int) -> grpc.StatusCode:

@@ -75,7 +75,8 @@ def test_a_broken_new_version_leaves_the_old_one_serving(source, base):
     manager.poll_once()
     assert states(manager) == {1: "AVAILABLE", 2: "END"}
     broken = next(s for s in manager.statuses("digits") if s.version == 2)
-    assert broken.error_code != 0 and broken.error_message
+    assert broken.error_code == 15  # DATA_LOSS
+    assert broken.error_message == f"Can't parse the SavedModel in {base / '2'}"
     assert served_version(manager) == 1
 
     # A later good version takes over, and then the old one goes.
