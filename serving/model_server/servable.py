@@ -8,7 +8,6 @@ Running calls the signature's concrete function directly with tensors.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -21,8 +20,6 @@ from tensorflow.core.protobuf import saved_model_pb2
 
 from protogen.tfserving import meta_graph_pb2
 from serving.model_server.errors import ServingError, internal, invalid_argument
-
-log = logging.getLogger(__name__)
 
 DATA_LOSS = grpc.StatusCode.DATA_LOSS.value[0]
 
