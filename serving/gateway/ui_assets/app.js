@@ -107,8 +107,9 @@ const modelPath = (name) => `v1/models/${encodeURIComponent(name)}`;
 
 function describeError(err, doing) {
   const status = err.status ? ` (HTTP ${err.status})` : "";
-  const hint = err.status === 401 ? " Enter an API key above." : "";
-  return el("div", {}, el("strong", { text: `${doing} failed${status}` }), `${err.message}${hint}`);
+  const hint = err.status === 401 ? " Enter an API key in the form below." : "";
+  const message = /[.!?]$/.test(err.message) ? err.message : `${err.message}.`;
+  return el("div", {}, el("strong", { text: `${doing} failed${status}` }), `${message}${hint}`);
 }
 
 function showNotice(node) {
@@ -125,7 +126,9 @@ function clearNotice() {
 // ---------------------------------------------------------------- API key
 
 function showKeyForm() {
+  const wasHidden = $("key-form").hidden;
   $("key-form").hidden = false;
+  if (wasHidden) $("key-input").focus();
 }
 
 function setupKeyForm() {
@@ -156,6 +159,8 @@ async function start() {
   } catch (err) {
     showNotice(describeError(err, "Listing the models"));
     $("model-summary").textContent = "";
+    select.replaceChildren(el("option", { text: "none" }));
+    $("report-body").replaceChildren(el("p", { class: "placeholder", text: "No model to show." }));
     return;
   }
   if (wanted && !names.includes(wanted)) names.unshift(wanted);
@@ -179,6 +184,7 @@ async function showModel(name) {
   clearNotice();
   $("image-input").hidden = true;
   $("tabular-form").hidden = true;
+  $("try-placeholder").hidden = false;
   $("model-summary").textContent = `Loading ${name}…`;
   resetAnswer();
   try {
@@ -245,6 +251,7 @@ function fillExampleSelect(select, noneText) {
 function renderInput() {
   const image = state.meta.input.kind === "IMAGE";
   $("columns").classList.toggle("tabular", !image);
+  $("try-placeholder").hidden = true;
   if (image) {
     $("image-input").hidden = false;
     fillExampleSelect($("image-example"), "No examples in the training report");
@@ -678,7 +685,7 @@ function confusionMatrix(labels, matrix) {
       root.append(svg("rect", { x: L + j * cell, y: T + i * cell, width: cell, height: cell, fill: count ? fill : "#fff",
         stroke: "#d0d6dd", class: i === j ? "cell-diag" : null }));
       root.append(svg("text", { x: L + j * cell + cell / 2, y: T + i * cell + cell / 2 + 4, "text-anchor": "middle",
-        class: share > 0.55 ? "light" : null, text: String(count) }));
+        class: share > 0.55 ? "count light" : "count", text: String(count) }));
     });
   });
   const table = el("table", {},
