@@ -82,7 +82,9 @@ def python_without_tensorflow(tmp_path_factory):
     return folder
 
 
-@pytest.mark.parametrize("name", sorted(support.DOCKERFILES))
+@pytest.mark.parametrize(
+    "name", ["gateway", pytest.param("train", marks=pytest.mark.slow)]  # imports TensorFlow
+)
 def test_build_steps_scripts_run(name, tmp_path, python_without_tensorflow):
     """Every `python scripts/...` of the RUN instructions works with its very arguments:
     in the project's virtualenv (which has TensorFlow, as the training image does), or,
