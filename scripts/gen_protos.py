@@ -35,8 +35,8 @@ for _module in (any_pb2, struct_pb2, wrappers_pb2):
 
 def generate(out: Path) -> list[Path]:
     """Compile every .proto under protos/ into out/protogen; return the modules written."""
-    from grpc_tools import protoc
     import grpc_tools
+    from grpc_tools import protoc
 
     sources = sorted(p.relative_to(PROTOS).as_posix() for p in PROTOS.rglob("*.proto"))
     if not sources:
