@@ -550,7 +550,7 @@ function renderReport(container, report, meta) {
   const when = report.created_at ? ` on ${new Date(report.created_at).toLocaleString()}` : "";
   const intro = el("p", { class: "help", text:
     `${meta.model} version ${meta.model_version}, trained on ${report.dataset || "its data set"}${when}. ` +
-    `The weights of the best epoch (lowest validation loss) were exported; the test split was not used in training.` });
+    `The weights of the best epoch (${bestBy(report.monitor)}) were exported; the test split was not used in training.` });
 
   const charts = el("div", { class: "figures-row" });
   const pairs = [["loss", "val_loss", "Loss", false], ["accuracy", "val_accuracy", "Accuracy", true]];
@@ -566,6 +566,12 @@ function renderReport(container, report, meta) {
     parts.push(el("h3", { text: "On the test split" }), row);
   }
   container.replaceChildren(...parts);
+}
+
+function bestBy(monitor) {
+  const known = { val_loss: "lowest validation loss", val_accuracy: "highest validation accuracy",
+    val_auc: "highest validation AUC" };
+  return known[monitor] || (monitor ? `best ${monitor}` : "best on the validation split");
 }
 
 function niceTicks(lo, hi, count = 5) {
@@ -654,12 +660,19 @@ function lineChart({ name, train, valid, best, isRate }) {
     el("details", {}, el("summary", { text: `${name} values as a table` }), el("div", { class: "table-scroll" }, table)));
 }
 
+function mix(from, to, t) {
+  return from.map((c, k) => Math.round(c + (to[k] - c) * t));
+}
+
 function confusionMatrix(labels, matrix) {
   const n = labels.length;
-  const cell = Math.max(22, Math.min(44, Math.floor(380 / n)));
   const longest = Math.max(...labels.map((l) => l.length));
-  const L = 34 + Math.min(120, 7.5 * longest), T = 44;
-  const W = L + n * cell + 8, H = T + n * cell + 8;
+  const labelWidth = Math.min(120, 7.5 * longest + 6);
+  let cell = Math.max(22, Math.min(44, Math.floor(380 / n)));
+  if (labelWidth > cell && n <= 6) cell = Math.ceil(labelWidth);
+  const rotate = labelWidth > cell; // many long labels: slanted column headers
+  const L = 28 + labelWidth, T = rotate ? 30 + labelWidth * 0.75 : 44;
+  const W = L + n * cell + (rotate ? labelWidth * 0.75 : 8), H = T + n * cell + 8;
   const total = matrix.flat().reduce((a, b) => a + b, 0);
   const correct = labels.reduce((a, _, i) => a + matrix[i][i], 0);
   let worst = null;
@@ -674,18 +687,28 @@ function confusionMatrix(labels, matrix) {
       (worst ? ` The most frequent mistake: ${labels[worst.i]} predicted as ${labels[worst.j]}, ${worst.c} times.` : " There are no mistakes.") }),
     svg("text", { x: L + (n * cell) / 2, y: 14, "text-anchor": "middle", "font-weight": "600", text: "predicted label" }),
     svg("text", { x: 12, y: T + (n * cell) / 2, "text-anchor": "middle", "font-weight": "600", transform: `rotate(-90 12 ${T + (n * cell) / 2})`, text: "true label" }));
-  labels.forEach((label, j) => root.append(svg("text", { x: L + j * cell + cell / 2, y: T - 8, "text-anchor": "middle", text: label })));
+  root.style.maxWidth = `${Math.ceil(W * 1.25)}px`; // no giant cells for two labels
+  labels.forEach((label, j) => {
+    const x = L + j * cell + cell / 2;
+    root.append(svg("text", rotate
+      ? { x: x - 4, y: T - 6, "text-anchor": "start", transform: `rotate(-45 ${x - 4} ${T - 6})`, text: label }
+      : { x, y: T - 8, "text-anchor": "middle", text: label }));
+  });
   matrix.forEach((row, i) => {
     const rowTotal = row.reduce((a, b) => a + b, 0) || 1;
     root.append(svg("text", { x: L - 6, y: T + i * cell + cell / 2 + 4, "text-anchor": "end", text: labels[i] }));
     row.forEach((count, j) => {
+      // Shade by the share of the true label's examples: white to light blue under dark
+      // text, then mid to dark blue under white text (each at least 4.5:1 contrast).
       const share = count / rowTotal;
-      // White to dark blue (#0b3d91) by the share of the true label's examples.
-      const fill = `rgb(${[11, 61, 145].map((c) => Math.round(255 - share * (255 - c))).join(",")})`;
+      const dark = share > 0.5;
+      const rgb = dark ? mix([40, 90, 170], [11, 61, 145], (share - 0.5) / 0.5)
+        : mix([255, 255, 255], [140, 175, 230], share / 0.5);
+      const fill = `rgb(${rgb.join(",")})`;
       root.append(svg("rect", { x: L + j * cell, y: T + i * cell, width: cell, height: cell, fill: count ? fill : "#fff",
         stroke: "#d0d6dd", class: i === j ? "cell-diag" : null }));
       root.append(svg("text", { x: L + j * cell + cell / 2, y: T + i * cell + cell / 2 + 4, "text-anchor": "middle",
-        class: share > 0.55 ? "count light" : "count", text: String(count) }));
+        class: dark ? "count light" : "count", text: String(count) }));
     });
   });
   const table = el("table", {},
