@@ -53,9 +53,13 @@ def has_models(models_dir: Path) -> bool:
     )
 
 
-def train_default(models_dir: Path, config: str, python: str = sys.executable) -> None:
+def train_default(
+    models_dir: Path, config: str, overrides: list[str] = (), python: str = sys.executable
+) -> None:
     """Run the training job once, publishing into `models_dir`."""
     argv = [python, "-m", "training", "--config", config, "--set", f"models_dir={models_dir}"]
+    for override in overrides:
+        argv += ["--set", override]
     print(f"[serve] no model under {models_dir}: training one ({' '.join(argv[1:])})", flush=True)
     if subprocess.run(argv, cwd=ROOT, check=False).returncode != 0:
         raise StackError("training failed (see above)")
@@ -203,6 +207,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="make serve", description=__doc__.split("\n\n")[0])
     p.add_argument("--models-dir", type=Path, default=Path("models"), help="the model repository (default: models)")
     p.add_argument("--config", default=DEFAULT_CONFIG, help="what to train when the repository is empty")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="a training override for that first training (repeatable), e.g. epochs=20")
     p.add_argument("--bind", default=os.environ.get("GATEWAY_BIND", "127.0.0.1:8000"),
                    help="the gateway's host:port (default: GATEWAY_BIND or 127.0.0.1:8000)")
     p.add_argument("--grpc-port", type=int, default=8500, help="the model server's port on 127.0.0.1 (default 8500)")
@@ -225,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     stack = Stack(models_dir, bind=args.bind, grpc_port=args.grpc_port)
     try:
         if not has_models(models_dir):
-            train_default(models_dir, args.config)
+            train_default(models_dir, args.config, args.overrides)
         if stopping:
             return 130
         print(f"[serve] starting the model server on {stack.grpc_address} and the gateway on {args.bind}", flush=True)

@@ -61,41 +61,14 @@ def client(app):
 
 
 @pytest.fixture(scope="session")
-def trained_repo(request, tmp_path_factory):
-    """The root `model_repo` fixture: tiny models really trained by the training job.
-
-    TEMPORARY fallback until tests/conftest.py provides `model_repo`: the same training
-    job, called through its public API.
-    """
-    try:
-        return request.getfixturevalue("model_repo")
-    except pytest.FixtureLookupError:
-        from types import SimpleNamespace
-
-        import training
-
-        root = tmp_path_factory.mktemp("trained_repo")
-        results = {}
-        for name in ("digits", "breast_cancer"):
-            results[name] = training.run(
-                f"training/configs/{name}.yaml",
-                [f"models_dir={root / 'models'}", f"runs_dir={root / 'runs'}", "epochs=3"],
-            )
-        return SimpleNamespace(
-            models_dir=root / "models", runs_dir=root / "runs",
-            config_path=root / "models" / "models.config", results=results,
-        )
-
-
-@pytest.fixture(scope="session")
-def live_backend(trained_repo):
+def live_backend(model_repo):
     """TF Serving's gRPC client against the local model server (in-process, loopback)."""
     from serving.gateway.grpc_client import TFServingClient
     from serving.model_server.flags import ServerOptions
     from serving.model_server.server import ModelServer
 
     server = ModelServer(
-        ServerOptions(port=0, model_config_file=trained_repo.config_path, file_system_poll_wait_seconds=0)
+        ServerOptions(port=0, model_config_file=model_repo.config_path, file_system_poll_wait_seconds=0)
     ).start()
     client = TFServingClient(f"127.0.0.1:{server.port}", deadline_seconds=30)
     yield client
@@ -104,9 +77,9 @@ def live_backend(trained_repo):
 
 
 @pytest.fixture(scope="session")
-def live_app(trained_repo, live_backend):
+def live_app(model_repo, live_backend):
     """The gateway over the real model server and the trained repository."""
-    settings = Settings(model_root=trained_repo.models_dir, max_instances=512, ready_timeout_seconds=5.0)
+    settings = Settings(model_root=model_repo.models_dir, max_instances=512, ready_timeout_seconds=5.0)
     return create_app(settings, live_backend)
 
 

@@ -140,3 +140,4 @@ class ScriptedBackend:
     def _record(self, method: str, model: str, version: int | None) -> None:
         with self.lock:
             self.calls.append((method, model, version))
+

@@ -173,8 +173,8 @@ def quiet_access_log():
 
 
 @pytest.fixture(scope="module")
-def feature_names(trained_repo) -> list[str]:
-    return list(trained_repo.results["breast_cancer"].metadata.input.feature_names)
+def feature_names(model_repo) -> list[str]:
+    return list(model_repo.results["breast_cancer"].metadata.input.feature_names)
 
 
 def test_fuzz_v1_predict(live_app, feature_names):

@@ -15,13 +15,13 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def digits(trained_repo):
-    return trained_repo.results["digits"]
+def digits(model_repo):
+    return model_repo.results["digits"]
 
 
 @pytest.fixture(scope="module")
-def cancer(trained_repo):
-    return trained_repo.results["breast_cancer"]
+def cancer(model_repo):
+    return model_repo.results["breast_cancer"]
 
 
 def predict(client, model, instances, path=None, **extra):
