@@ -46,6 +46,11 @@ def _integer(minimum: int) -> Callable[[Any], int]:
 
 def _number(low: float, high: float, *, low_open: bool = False, high_open: bool = True):
     def check(value: Any) -> float:
+        if isinstance(value, str):  # PyYAML reads 1e-3 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         if ok:
             value = float(value)
