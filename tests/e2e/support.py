@@ -13,7 +13,7 @@ from pathlib import Path
 
 import requests
 
-from serving.devstack import ROOT, Stack
+from serving.devstack import ROOT, Stack, StackError
 
 CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "PROMETHEUS_"))}
 
@@ -33,9 +33,9 @@ def start_stack(models_dir: Path, log_path: Path, **gateway_env: str) -> Stack:
                   output=log.fileno(), poll_seconds=0.5)
     try:
         stack.start(ready_timeout=240)
-    except Exception:
+    except StackError as exc:
         stack.stop()
-        raise AssertionError(f"stack did not start:\n{tail(log_path)}") from None
+        raise AssertionError(f"stack did not start: {exc}\n{tail(log_path)}") from None
     finally:
         log.close()
     return stack
