@@ -39,12 +39,28 @@ CHROMIUM_FLAGS = (
 @pytest.fixture(scope="module")
 def stack(model_repo, tmp_path_factory):
     """The model server and the gunicorn gateway over `model_repo`, ready (/readyz 200)."""
+    yield from _run_stack(model_repo.models_dir, tmp_path_factory)
+
+
+@pytest.fixture
+def own_stack(model_repo, tmp_path_factory):
+    """A stack over a copy of `model_repo` (`.models_dir`), for tests that publish versions."""
+    from tests.model_server.support import write_config
+
+    models = tmp_path_factory.mktemp("ui_repo") / "models"
+    shutil.copytree(model_repo.models_dir, models)
+    write_config(models / "models.config",
+                 {name: models / name for name in model_repo.results})
+    yield from _run_stack(models, tmp_path_factory)
+
+
+def _run_stack(models_dir: Path, tmp_path_factory):
     from serving.devstack import Stack, StackError
 
     log_path = tmp_path_factory.mktemp("ui_stack") / "stack.log"
     with log_path.open("w") as log:
         live = Stack(
-            model_repo.models_dir,
+            models_dir,
             bind=f"127.0.0.1:{free_port()}",
             grpc_port=free_port(),
             env={"GATEWAY_WORKERS": "1", "GATEWAY_THREADS": "4", "TF_CPP_MIN_LOG_LEVEL": "2"},

@@ -333,3 +333,31 @@ def test_a_gateway_with_api_keys_asks_for_one(browser, stack, screenshot):
         by_id(browser, "predict-form").click()
         shown = wait_for_answer(browser)
         assert shown["model"] == "breast_cancer"
+
+
+def test_a_newer_version_that_answers_is_shown_with_its_report(browser, own_stack, model_repo):
+    """A version published while the page is open answers; the page follows it. This one
+    was published without a training report (as by an older training job)."""
+    from tests.model_server.support import copy_model, wait_for
+
+    result = model_repo.results["digits"]
+    url = own_stack.url
+    open_page(browser, f"{url}/?model=digits", "test-accuracy")
+    assert by_id(browser, "summary-version").text == str(result.version)
+
+    newer = result.version + 1
+    published = copy_model(result.version_dir, own_stack.models_dir / "digits", newer)
+    report_path(published).unlink()
+    wait_for(lambda: api(url, "/v1/models/digits/metadata")[1].get("model_version") == str(newer),
+             60, f"digits version {newer} served")
+
+    Select(by_id(browser, "image-example")).select_by_value("0")
+    by_id(browser, "predict-drawing").click()
+    shown = wait_for_answer(browser)
+    assert shown["version"] == str(newer)
+    wait(browser, lambda b: by_id(b, "summary-version").text == str(newer), "the summary updated")
+    wait(browser, lambda b: by_id(b, "report-title").text == f"How version {newer} was trained",
+         "the report of the newer version")
+    wait(browser, lambda b: "published without a training report" in by_id(b, "report-body").text,
+         "the missing report explained")
+    assert f"model 'digits' version {newer} has no training report" in by_id(browser, "report-body").text
