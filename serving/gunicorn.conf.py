@@ -6,6 +6,9 @@ bad value stops gunicorn with one line naming the variable and exit status 2).
 
 - gthread workers: GATEWAY_WORKERS processes × GATEWAY_THREADS threads. A request spends
   most of its time waiting on the model server, which threads do well.
+  The worker class is gthread's, reading request heads on its event loop (slow and idle
+  clients hold no thread; GATEWAY_READ_TIMEOUT_SECONDS bounds a request's head and body)
+  and refusing new connections as soon as it stops: serving/gateway/gunicorn_worker.py.
 - The worker timeout is longer than the longest backend wait (deadline × (retries + 1)),
   so gunicorn never kills a worker that is merely waiting for its deadline; the graceful
   timeout lets in-flight requests finish on SIGTERM (docker's stop_grace_period is larger).
@@ -48,7 +51,7 @@ except SettingsError as _exc:
 bind = [_settings.bind]
 workers = _settings.workers
 threads = _settings.threads
-worker_class = "gthread"
+worker_class = "serving.gateway.gunicorn_worker.GatewayWorker"  # gthread, hardened
 timeout = math.ceil(_settings.worker_timeout_seconds)
 graceful_timeout = math.ceil(_settings.graceful_timeout_seconds)
 keepalive = 5

@@ -52,6 +52,7 @@ class Settings:
     models: tuple[str, ...] = ()
     max_image_pixels: int = 4096 * 4096
     graceful_timeout_seconds: float = 30.0
+    read_timeout_seconds: float = 15.0  # a request head, then its body, each within this
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -183,6 +184,7 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "models": _model_names,
     "max_image_pixels": _number(int, 1, 1 << 28, "pixels"),
     "graceful_timeout_seconds": _number(float, 0, 3600, "seconds"),
+    "read_timeout_seconds": _number(float, 0.1, 3600, "seconds"),
 }
 
 
