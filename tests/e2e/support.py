@@ -79,7 +79,7 @@ class Gateway:
             try:
                 if requests.get(self.url + "/healthz", timeout=2).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 pass
             time.sleep(0.1)  # poll interval
         raise AssertionError(f"gunicorn never answered:\n{tail(self.log_path)}")
