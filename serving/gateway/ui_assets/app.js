@@ -14,6 +14,7 @@ const state = {
   report: null, // the training report of that version, or null
   handDrawn: false, // the pad holds strokes (cropped to the ink before sending)
   padHasInk: false,
+  loading: 0, // bumped per model shown: answers for a model no longer shown are dropped
 };
 
 const $ = (id) => document.getElementById(id);
@@ -178,6 +179,7 @@ async function start() {
 }
 
 async function showModel(name) {
+  const token = ++state.loading;
   state.model = name;
   state.meta = null;
   state.report = null;
@@ -187,16 +189,21 @@ async function showModel(name) {
   $("try-placeholder").hidden = false;
   $("model-summary").textContent = `Loading ${name}…`;
   resetAnswer();
+  let meta;
   try {
-    state.meta = (await api(`${modelPath(name)}/metadata`)).body;
+    meta = (await api(`${modelPath(name)}/metadata`)).body;
   } catch (err) {
+    if (token !== state.loading) return;
     $("model-summary").textContent = "";
     showNotice(describeError(err, `Loading model “${name}”`));
     $("report-body").replaceChildren(el("p", { class: "placeholder", text: "No model to show." }));
     return;
   }
+  if (token !== state.loading) return;
+  state.meta = meta;
   renderSummary();
   await loadReport();
+  if (token !== state.loading) return;
   renderInput();
 }
 
@@ -215,12 +222,16 @@ function renderSummary() {
 }
 
 async function loadReport() {
+  const token = state.loading;
   const body = $("report-body");
   $("report-title").textContent = `How version ${state.meta.model_version} was trained`;
   body.replaceChildren(el("p", { class: "placeholder", text: "Loading the training report…" }));
   try {
-    state.report = (await api(`${modelPath(state.model)}/versions/${encodeURIComponent(state.meta.model_version)}/report`)).body;
+    const report = (await api(`${modelPath(state.model)}/versions/${encodeURIComponent(state.meta.model_version)}/report`)).body;
+    if (token !== state.loading) return;
+    state.report = report;
   } catch (err) {
+    if (token !== state.loading) return;
     state.report = null;
     if (err.status === 404) {
       body.replaceChildren(el("p", { class: "notice info", text:
@@ -486,6 +497,7 @@ function showAnswerError(node) {
 async function predict(instance, trigger) {
   const labels = state.meta.labels || [];
   const topK = Math.min(labels.length, 5);
+  const token = state.loading;
   $("answer-error").hidden = true;
   $("result").setAttribute("aria-busy", "true");
   if (trigger) trigger.disabled = true;
@@ -495,15 +507,21 @@ async function predict(instance, trigger) {
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ instances: [instance], top_k: topK }),
     });
+    if (token !== state.loading) return; // another model is shown now
     renderAnswer(body, ms);
     if (body.model_version !== state.meta.model_version) {
-      // A newer version answered: show its metadata and report, keep the answer.
-      state.meta = (await api(`${modelPath(state.model)}/versions/${encodeURIComponent(body.model_version)}/metadata`)).body;
+      // Another version answered (a newer one, or a rollback): show its metadata and report.
+      const meta = (await api(`${modelPath(state.model)}/versions/${encodeURIComponent(body.model_version)}/metadata`)).body;
+      if (token !== state.loading) return;
+      state.meta = meta;
       renderSummary();
       await loadReport();
+      // Its examples to start from; the values typed in the form stay.
+      fillExampleSelect($("image-example"), "No examples in the training report");
+      fillExampleSelect($("tabular-example"), "No examples in the training report: fill in the values");
     }
   } catch (err) {
-    showAnswerError(describeError(err, "The prediction"));
+    if (token === state.loading) showAnswerError(describeError(err, "The prediction"));
   } finally {
     $("result").removeAttribute("aria-busy");
     if (trigger) trigger.disabled = false;
