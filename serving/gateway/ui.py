@@ -1,7 +1,7 @@
 """The web page at `GET /`: try a served model and see how its version was trained.
 
-Three static files (`ui_assets/`: index.html, app.js, style.css), served by the gateway
-itself: no CDN, no framework, no build step. The page calls only the public API any
+Static files (`ui_assets/`: index.html, style.css and four plain scripts), served by
+the gateway itself: no CDN, no framework, no build step. The page calls only the public API any
 client calls (`/v1/models`, `/v1/models/<name>/metadata`, `:predict`, `.../report`), so
 it needs an API key exactly when they do (it asks for one on a 401); the files themselves
 are open. A strict Content-Security-Policy allows nothing but these files.

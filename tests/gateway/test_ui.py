@@ -64,7 +64,10 @@ def test_index_is_the_page(client):
     assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
-@pytest.mark.parametrize("name, mimetype", [("app.js", "text/javascript"), ("style.css", "text/css")])
+@pytest.mark.parametrize(
+    "name, mimetype",
+    [(n, "text/javascript") for n in ("dom.js", "report.js", "pad.js", "app.js")] + [("style.css", "text/css")],
+)
 def test_assets_are_served(client, name, mimetype):
     response = client.get(f"/ui/{name}")
     assert response.status_code == 200
@@ -88,12 +91,17 @@ def test_every_label_points_at_an_element():
     assert len(page.ids) == len(set(page.ids))
 
 
-def test_script_uses_only_relative_api_paths():
-    script = (ASSETS / "app.js").read_text(encoding="utf-8")
+def test_scripts_use_only_relative_api_paths():
+    script = "\n".join(p.read_text(encoding="utf-8") for p in sorted(ASSETS.glob("*.js")))
     assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", script)
     assert "innerHTML" not in script  # text goes in as text: API messages cannot inject markup
     for path in ("v1/models", "/metadata", ":predict", "/report"):
         assert path in script
+
+
+def test_every_script_is_loaded_by_the_page():
+    page = parse_index()
+    assert {r.removeprefix("ui/") for r in page.refs if r.endswith(".js")} == {p.name for p in ASSETS.glob("*.js")}
 
 
 def test_unknown_asset_is_a_json_404(client):
