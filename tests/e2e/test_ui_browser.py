@@ -1,7 +1,8 @@
 """The web page at `/`, end to end in headless chromium, against a real stack: the real
-gunicorn gateway and the real local model server on loopback, over models trained by the
-real training job. Each test compares what the page shows with what the API answers for
-the same input, and leaves a screenshot in test-output/ui/.
+gunicorn gateway and the real local model server on loopback (tests/e2e's `stack`), over
+models trained by the real training job. Each test compares what the page shows with what
+the API answers for the same input, and leaves a screenshot in test-output/ui/. The tests
+skip, saying why, only when chromium or chromedriver is missing (.ci/run installs both).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import shutil
 
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
@@ -21,9 +23,9 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from contract.training_report import report_path
-from tests.ui.support import api, digit_png, second_gateway
-
-pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+from tests.e2e.browser import api, digit_png, launch, missing_browser, save_screenshot
+from tests.e2e.support import Gateway, start_stack
+from tests.model_server.support import copy_model, wait_for, write_config
 
 WAIT_SECONDS = 30
 API_KEY = "ui-test-key-0123456789abcdef"
@@ -121,6 +123,36 @@ def console_errors(browser) -> list[str]:
         e["message"] for e in browser.get_log("browser")
         if e["level"] == "SEVERE" and "Failed to load resource" not in e["message"]
     ]
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """Headless chromium, one for the module, with a fresh profile."""
+    reason = missing_browser()
+    if reason:
+        pytest.skip(reason)
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    driver = launch(profile)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def screenshot(browser):
+    """`screenshot(name)`: the whole page into test-output/ui/<name>.png."""
+    return lambda name: save_screenshot(browser, name)
+
+
+@pytest.fixture
+def own_stack(model_repo, tmp_path_factory):
+    """A stack over a copy of `model_repo`, for a test that publishes a version."""
+    models = tmp_path_factory.mktemp("ui_repo") / "models"
+    shutil.copytree(model_repo.models_dir, models)
+    write_config(models / "models.config", {name: models / name for name in model_repo.results})
+    stack = start_stack(models, tmp_path_factory.mktemp("ui_stack") / "stack.log")
+    yield stack
+    stack.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -319,8 +351,11 @@ def test_model_picker_lists_the_served_models(browser, stack, screenshot):
     assert not by_id(browser, "tabular-form").is_displayed()
 
 
-def test_a_gateway_with_api_keys_asks_for_one(browser, stack, screenshot):
-    with second_gateway(stack, {"GATEWAY_API_KEYS": API_KEY}) as url:
+def test_a_gateway_with_api_keys_asks_for_one(browser, stack, screenshot, tmp_path):
+    gateway = Gateway(stack.models_dir, stack.grpc_address, tmp_path / "gateway.log",
+                      GATEWAY_API_KEYS=API_KEY)
+    try:
+        url = gateway.url
         browser.get(f"{url}/?model=breast_cancer")  # the page itself needs no key
         notice = wait(browser, ec.visibility_of_element_located((By.ID, "notice")), "the notice")
         assert "HTTP 401" in notice.text and "missing API key" in notice.text
@@ -333,13 +368,13 @@ def test_a_gateway_with_api_keys_asks_for_one(browser, stack, screenshot):
         by_id(browser, "predict-form").click()
         shown = wait_for_answer(browser)
         assert shown["model"] == "breast_cancer"
+    finally:
+        gateway.stop()
 
 
 def test_a_newer_version_that_answers_is_shown_with_its_report(browser, own_stack, model_repo):
     """A version published while the page is open answers; the page follows it. This one
     was published without a training report (as by an older training job)."""
-    from tests.model_server.support import copy_model, wait_for
-
     result = model_repo.results["digits"]
     url = own_stack.url
     open_page(browser, f"{url}/?model=digits", "test-accuracy")
