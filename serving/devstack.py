@@ -6,6 +6,7 @@
    API) on 127.0.0.1:8500 over `<models>/models.config`, watching for new versions.
 3. Starts the gateway under gunicorn with its production configuration
    (`serving/gunicorn.conf.py`) on 127.0.0.1:8000, or GATEWAY_BIND / --bind.
+   It is started once the model server listens (i.e. has loaded its models).
 4. Waits until `/readyz` answers 200, prints the URL and a curl example, and runs until
    Ctrl-C (or SIGTERM), which stops the gateway (gracefully) and then the model server.
 
@@ -19,6 +20,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -109,6 +111,9 @@ class Stack:
             ],
             self.env,
         )
+        # Like TF Serving, the model server listens only once its models are loaded: wait
+        # for the port, so no gateway worker starts out in gRPC's reconnect backoff.
+        self.wait_backend(ready_timeout, cancelled)
         gateway_env = {
             **self.env,
             "GATEWAY_BIND": self.bind,
@@ -120,6 +125,20 @@ class Stack:
             gateway_env,
         )
         self.wait_ready(ready_timeout, cancelled)
+
+    def wait_backend(self, timeout: float, cancelled: Callable[[], bool] = lambda: False) -> None:
+        """Poll the model server's port until it accepts connections (bounded)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if cancelled():
+                raise StackError("interrupted before the stack was ready")
+            self.check_alive()
+            try:
+                with socket.create_connection(("127.0.0.1", self.grpc_port), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.2)  # the poll interval of a bounded wait
+        raise StackError(f"the model server did not listen on port {self.grpc_port} within {timeout:g} s")
 
     def wait_ready(self, timeout: float, cancelled: Callable[[], bool] = lambda: False) -> dict:
         """Poll /readyz until it answers 200 (bounded); fail early if a process dies."""

@@ -4,7 +4,8 @@
 with that version's metadata, one batched Predict on the backend, check the version that
 answered, decode with the same metadata. If the pinned version was unloaded between the
 resolution and the call (NOT_FOUND during a rollout), the current version is resolved
-again and the batch rebuilt with the new metadata; this happens at most once.
+again (skipping the one that went away) and the batch rebuilt with its metadata; this
+happens at most once.
 """
 
 from __future__ import annotations
@@ -77,10 +78,8 @@ class DataPlane:
             if version is not None:
                 raise NotFound(f"model {model!r} version {version} is not being served") from None
             log.info("model %s version %s went away; resolving the current version again", model, pinned)
-        self.resolver.invalidate(model)
-        fresh, fresh_meta = self.resolver.resolve(model)
-        if fresh != pinned:
-            batch = build(fresh_meta)
+        fresh, fresh_meta = self.resolver.replacement(model, pinned)
+        batch = build(fresh_meta)
         try:
             return self._call(model, fresh, fresh_meta, batch)
         except BackendNotFound:

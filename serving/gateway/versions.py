@@ -86,6 +86,27 @@ class VersionResolver:
             raise BackendUnavailable(f"model {model!r} has no AVAILABLE version (versions: {states})")
         return newest
 
+    def replacement(self, model: str, gone: int) -> tuple[int, ServingMetadata]:
+        """After the backend answered NOT_FOUND for `gone`: the newest other AVAILABLE version.
+
+        The status may still list `gone` as AVAILABLE for an instant (it is being unloaded,
+        or a new version is being published), so it is skipped rather than tried again.
+        """
+        statuses = self.status(model)
+        others = [s for s in statuses if s.version != gone]
+        newest = newest_available(others)
+        if newest is None:
+            raise BackendUnavailable(f"model {model!r} is changing versions; try again")
+        with self._lock:
+            self._current[model] = _Current(newest, self._clock())
+        try:
+            return newest, self.metadata(model, newest)
+        except NotFound:
+            raise ServiceUnavailable(
+                f"the backend serves model {model!r} version {newest}, "
+                "which the gateway cannot find in its model repository"
+            ) from None
+
     def invalidate(self, model: str) -> None:
         """Forget the cached current version of `model`."""
         with self._lock:

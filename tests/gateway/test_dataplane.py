@@ -67,11 +67,37 @@ def test_an_explicit_version_is_never_swapped(dataplane, backend, repo):
         dataplane.infer("digits", 1, build_with([]))
 
 
-def test_a_second_not_found_is_503_try_again(dataplane, backend):
+def test_the_version_that_went_away_is_not_tried_again(dataplane, backend):
+    """The status can still list it AVAILABLE for an instant; nothing else is: 503, try again."""
     backend.fail["predict"] = BackendNotFound("version 1 of model 'digits' not found")
     with pytest.raises(BackendUnavailable, match="is changing versions; try again"):
         dataplane.infer("digits", None, build_with([]))
-    assert [c for c in backend.calls if c[0] == "predict"] == [("predict", "digits", 1)] * 2
+    assert [c for c in backend.calls if c[0] == "predict"] == [("predict", "digits", 1)]
+
+
+def test_a_new_version_listed_before_it_answers_falls_back_to_the_previous_one(dataplane, backend, repo):
+    support.publish(repo, support.image_metadata(version=2, labels=V2_LABELS))
+    backend.versions["digits"] = {1: "AVAILABLE", 2: "AVAILABLE"}
+    unpublished = {2}
+
+    def not_yet(model, version):
+        if version in unpublished:
+            unpublished.clear()
+            raise BackendNotFound("version 2 of model 'digits' not found")
+
+    backend.before_predict = not_yet
+    seen = []
+    result = dataplane.infer("digits", None, build_with(seen))
+    assert (result.version, seen, result.decoded.label_names) == (1, [2, 1], ["0"])
+
+
+def test_a_second_not_found_is_503_try_again(dataplane, backend, repo):
+    support.publish(repo, support.image_metadata(version=2, labels=V2_LABELS))
+    backend.versions["digits"] = {1: "AVAILABLE", 2: "AVAILABLE"}
+    backend.fail["predict"] = BackendNotFound("not found")
+    with pytest.raises(BackendUnavailable, match="is changing versions; try again"):
+        dataplane.infer("digits", None, build_with([]))
+    assert [c for c in backend.calls if c[0] == "predict"] == [("predict", "digits", 2), ("predict", "digits", 1)]
 
 
 def test_model_names_that_are_not_repository_names_are_404(dataplane):

@@ -94,3 +94,16 @@ def test_a_served_version_missing_from_the_repository_is_503(resolver, backend):
     backend.versions["digits"] = {9: "AVAILABLE"}
     with pytest.raises(ServiceUnavailable, match="serves model 'digits' version 9, which the gateway cannot find"):
         resolver.resolve("digits")
+
+
+def test_replacement_skips_the_version_that_went_away_and_caches_the_choice(resolver, backend, repo):
+    support.publish(repo, support.image_metadata(version=2))
+    backend.versions["digits"] = {1: "AVAILABLE", 2: "AVAILABLE"}
+    version, meta = resolver.replacement("digits", gone=2)
+    assert (version, meta.model_version) == (1, 1)
+    assert resolver.current("digits") == 1
+
+
+def test_no_replacement_is_503(resolver, backend):
+    with pytest.raises(BackendUnavailable, match="changing versions"):
+        resolver.replacement("digits", gone=1)
