@@ -6,12 +6,13 @@
 once the configuration and the data have been checked.
 """
 
-from training.errors import ConfigError, DataError, ExportError, TrainingError
+from training.errors import ConfigError, DataError, DiskFullError, ExportError, TrainingError
 from training.job import TrainingResult, prepare, run
 
 __all__ = [
     "ConfigError",
     "DataError",
+    "DiskFullError",
     "ExportError",
     "TrainingError",
     "TrainingResult",

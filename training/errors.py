@@ -24,5 +24,13 @@ class DataError(TrainingError):
     exit_code = 2
 
 
+class DiskFullError(TrainingError):
+    """The disk of the model repository or of the runs folder filled up while the new
+    version was written. Its staging folders are removed; exits with status 2, like bad
+    input: the user has something to fix before running again."""
+
+    exit_code = 2
+
+
 class ExportError(TrainingError):
     """The exported SavedModel does not behave like the trained model, or publishing failed."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import tempfile
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ import numpy as np
 
 from contract import write_metadata
 from training import distribute, report
+from training.errors import DiskFullError
 from training.evaluate import Evaluation, evaluate
 from training.export import save_model, verify_export, warmup_batches, write_warmup_requests
 from training.fit import FitOutcome, batched, fit, seed_everything, steps_per_execution
@@ -70,9 +72,9 @@ def train_and_publish(prepared: Prepared) -> TrainingResult:
         return _result(prepared, None, None, metrics, evaluation, outcome, probabilities)
 
     models_dir, runs_dir = Path(cfg.models_dir), Path(cfg.runs_dir)
-    staged_model = staging_dir(models_dir / name)
-    staged_run = None
+    staged_model = staged_run = None
     try:
+        staged_model = staging_dir(models_dir / name)
         staged_run = staging_dir(runs_dir / name)
         key = input_name(data.kind)
         save_model(model, staged_model, key, data.instance_shape)
@@ -102,9 +104,17 @@ def train_and_publish(prepared: Prepared) -> TrainingResult:
 
         published = publish(models_dir, runs_dir, name, staged_model, staged_run,
                             cfg.keep_versions, finalize)
-    except BaseException:
+    except BaseException as exc:
+        unpublished = staged_model is None or staged_model.exists()
         discard(staged_model)
         discard(staged_run)
+        if _disk_full(exc):
+            what = ("nothing was published" if unpublished else
+                    "the version was published, but its report or models.config may be incomplete")
+            raise DiskFullError(
+                f"no space left on device while writing {name} into {models_dir} and {runs_dir}:"
+                f" {what}; free some space and run again"
+            ) from None
         raise
 
     log(
@@ -117,6 +127,18 @@ def train_and_publish(prepared: Prepared) -> TrainingResult:
     log(f"  model:  {published.version_dir}\n  report: {published.run_dir / 'report.json'}")
     return _result(prepared, published, written["metadata"], metrics, evaluation, outcome,
                    exported)
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """ENOSPC or EDQUOT, from Python's file writes or from TensorFlow's (an OpError)."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    import tensorflow as tf
+
+    text = str(exc)
+    return isinstance(exc, tf.errors.OpError) and (
+        "No space left on device" in text or "Disk quota exceeded" in text
+    )
 
 
 def _result(prepared: Prepared, published, metadata, metrics: dict[str, float],
