@@ -8,47 +8,20 @@ comes from the root `model_repo` fixture (the real training job).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from tests.faults.load import FIGURES, Cases, Reference
+from tests.faults.load import SUMMARY, Cases, Reference
 from tests.faults.processes import Gateway, ModelServer
-from tests.model_server.support import copy_model, write_config
-
-MODEL = "digits"
+from tests.faults.repository import MODEL, Repo, make_repo
 
 
 def pytest_terminal_summary(terminalreporter):
-    """Every load run's figures, after the tests (also printed by each test)."""
-    if FIGURES:
-        terminalreporter.section("fault scenarios: load figures")
-        for label, figures in FIGURES:
-            terminalreporter.write_line(f"{label}: {figures.line()}")
-
-
-@dataclass(frozen=True)
-class Repo:
-    """A model repository the test may change: models/ (with models.config) and runs/."""
-
-    models_dir: Path
-    runs_dir: Path
-    config_path: Path
-
-    @property
-    def model_dir(self) -> Path:
-        """models/digits."""
-        return self.models_dir / MODEL
-
-
-def make_repo(root: Path, model_repo) -> Repo:
-    """`root`/models with the session's digits as version 1, and an empty `root`/runs."""
-    models = root / "models"
-    copy_model(model_repo.results[MODEL].version_dir, models / MODEL, 1)
-    config = write_config(models / "models.config", {MODEL: (models / MODEL).resolve()})
-    (root / "runs").mkdir(parents=True, exist_ok=True)
-    return Repo(models, root / "runs", config)
+    """Every load run's figures and every scenario's notes, after the tests."""
+    if SUMMARY:
+        terminalreporter.section("fault scenarios: figures")
+        for line in SUMMARY:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture

@@ -1,10 +1,11 @@
 """A bounded load driver, and the reference answers its predictions are checked against.
 
 `LoadDriver` runs `concurrency` client threads, each with its own HTTP/1.1 keep-alive
-connection (http.client: a real client on a real socket), sending requests until it has
-sent `max_requests` in total or `max_seconds` have passed, or `stop()` is called. Every
+connection (http.client: a real client on a real socket), sending requests (back to back,
+or at most one per `interval` seconds each) until they have sent `max_requests` in total
+or `max_seconds` have passed, or `stop()` is called. Every
 answer is recorded (`Outcome`), connection errors included, and `Figures` sums them up
-for the test output (`FIGURES`, printed at the end of the session by conftest.py).
+for the test output (also kept in `SUMMARY`, printed at the end of the session).
 
 `Reference` holds what each model version must answer for each test input: the label
 and probabilities of the training job's own evaluation (TrainingResult), or of the
@@ -26,8 +27,14 @@ from typing import Self
 
 import numpy as np
 
-# (label, figures) of every driver run of the session, for the terminal summary.
-FIGURES: list[tuple[str, Figures]] = []
+# Every driver run's figures and every scenario's notes, for the session's terminal summary.
+SUMMARY: list[str] = []
+
+
+def note(line: str) -> None:
+    """Print `line` (in the test's output) and keep it for the session's summary."""
+    print(line)
+    SUMMARY.append(line)
 
 
 @dataclass(frozen=True)
@@ -108,6 +115,7 @@ class LoadDriver:
         max_requests: int = 2000,
         max_seconds: float = 120.0,
         request_timeout: float = 60.0,
+        interval: float = 0.0,
         label: str = "load",
     ):
         host, _, port = url.removeprefix("http://").partition(":")
@@ -117,6 +125,7 @@ class LoadDriver:
         self.max_requests = max_requests
         self.max_seconds = max_seconds
         self.request_timeout = request_timeout
+        self.interval = interval
         self.label = label
         self._outcomes: list[Outcome] = []
         self._reserved = 0
@@ -146,7 +155,7 @@ class LoadDriver:
         assert not any(t.is_alive() for t in self._threads), "a client thread did not finish"
         if self._stopped_at is None:
             self._stopped_at = time.monotonic()
-            FIGURES.append((self.label, self.figures()))
+            note(f"[{self.label}] {self.figures().line()}")
         return self.figures()
 
     def done(self) -> bool:
@@ -219,8 +228,8 @@ class LoadDriver:
             with self._lock:
                 self._outcomes.append(outcome)
             seq += 1
-            if outcome.error:
-                self._stop.wait(0.05)  # do not spin on a refused port
+            if outcome.error or self.interval:
+                self._stop.wait(max(self.interval, 0.05 if outcome.error else 0))  # pacing
         if conn is not None:
             conn.close()
 
@@ -233,10 +242,8 @@ def _decode(raw: bytes) -> object:
 
 
 def report(driver: LoadDriver) -> Figures:
-    """Stop `driver` and print its figures (they also appear in the session summary)."""
-    figures = driver.stop()
-    print(f"[{driver.label}] {figures.line()}")
-    return figures
+    """Stop `driver`; its figures (printed, and in the session summary)."""
+    return driver.stop()
 
 
 # -- reference answers ---------------------------------------------------------------------

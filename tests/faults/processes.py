@@ -14,12 +14,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Self
 
-from tests.model_server.support import free_port, wait_available, wait_for
+from tests.model_server.support import free_port, version_states, wait_available, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 # Generous bounds: the machine may be busy; a model server imports TensorFlow on start.
@@ -67,8 +68,7 @@ class Proc:
         return self.wait(timeout)
 
     def log_text(self) -> str:
-        """Everything the process wrote so far."""
-        self._log.flush()
+        """Everything the process wrote so far (it writes to the file itself)."""
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
 
@@ -244,3 +244,58 @@ def server_has_read(server_port: int, client_port: int) -> bool:
         if s["local_port"] == server_port and s["remote_port"] == client_port and s["state"] != LISTEN
     ]
     return bool(sides) and all(s["rx_queue"] == 0 for s in sides)
+
+
+# -- the training job and the model server's view of versions --------------------------------
+
+
+def training_job(models_dir: Path, runs_dir: Path, *overrides: str) -> list[str]:
+    """The command line of the real training job (digits config, 2 epochs) into a repository."""
+    sets = ["epochs=2", *overrides, f"models_dir={models_dir}", f"runs_dir={runs_dir}"]
+    return [sys.executable, "-m", "training", "--config", "digits", *(a for s in sets for a in ("--set", s))]
+
+
+def run_training(models_dir: Path, runs_dir: Path, *overrides: str, timeout: float = 900.0):
+    """Run the training job to its end; the CompletedProcess (text output)."""
+    return subprocess.run(
+        training_job(models_dir, runs_dir, *overrides), cwd=ROOT, capture_output=True, text=True,
+        timeout=timeout, check=False,
+    )
+
+
+def versions(model_dir: Path) -> list[int]:
+    """The version folders of a model, as the model server counts them (integer names)."""
+    return sorted(int(p.name) for p in model_dir.iterdir() if p.name.isdigit() and p.is_dir())
+
+
+class StatusWatcher(threading.Thread):
+    """Polls GetModelStatus of `model` until stopped, recording every (version, state) seen."""
+
+    def __init__(self, address: str, model: str):
+        super().__init__(daemon=True)
+        self.address, self.model = address, model
+        self.seen: set[tuple[int, str]] = set()
+        self.polls = 0
+        self.failed_polls = 0
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            try:
+                self.seen |= set(version_states(self.address, self.model).items())
+                self.polls += 1
+            except Exception:  # noqa: BLE001 - a poll during a restart; the next one counts
+                self.failed_polls += 1
+            self._stop_event.wait(0.1)  # poll interval
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop_event.set()
+        self.join(30)
+
+    def versions(self) -> set[int]:
+        """Every version the model server ever reported."""
+        return {v for v, _ in self.seen}
