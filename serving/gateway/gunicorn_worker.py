@@ -14,8 +14,9 @@ costs a gateway that has no buffering proxy in front of it:
 
 This worker:
 - parks new and kept-alive connections on its event loop, which reads what arrives
-  without blocking; a thread gets the connection only once a whole request head is there
-  (or HEAD_BUFFER bytes of it: gunicorn's parser then refuses it with a 4xx). A parked
+  without blocking; a thread gets the connection only once a whole request head is there,
+  or HEAD_BUFFER bytes of it (the thread reads the rest within the read deadline below;
+  gunicorn's limits refuse heads of more than about 0.5 MB with a 4xx). A parked
   connection that sends nothing is closed after `keepalive` seconds; a head must be
   complete within GATEWAY_READ_TIMEOUT_SECONDS of its first byte, else it is dropped;
 - gives the body the same budget: once a thread has the request, its reads from the
@@ -37,8 +38,8 @@ from functools import partial
 
 from gunicorn.workers import gthread
 
-# Hand a head to a thread at this size even if it is not complete: gunicorn's own limits
-# (serving/gunicorn.conf.py) are smaller, so its parser answers 4xx.
+# Hand a head to a thread at this size even if it is not complete (the bytes a parked
+# connection may hold: memory per connection stays small).
 HEAD_BUFFER = 64 * 1024
 _CHUNK = 16 * 1024
 
