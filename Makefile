@@ -14,7 +14,7 @@ CONFIG ?= training/configs/digits.yaml
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install protos train serve test test-fast lint clean up down logs train-container bench
+.PHONY: help install protos train serve test test-fast test-faults lint clean up down logs train-container bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -40,8 +40,11 @@ train: install ## train $(CONFIG) (default: digits) and publish a new model vers
 serve: install ## train digits if models/ is empty, then run the model server and the gateway on 127.0.0.1:8000 (Ctrl-C stops both)
 	$(PY) -m serving.devstack $(ARGS)
 
-test: install ## the whole test suite (what CI runs)
-	$(PY) -m pytest $(PYTEST_ARGS)
+test: install ## the whole test suite but the fault scenarios (CI runs both)
+	$(PY) -m pytest -m "not faults" $(PYTEST_ARGS)
+
+test-faults: install ## the fault and load scenarios on real processes, a few minutes (docs/operations.md)
+	$(PY) -m pytest -m faults tests/faults $(PYTEST_ARGS)
 
 test-fast: install ## the tests not marked slow
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
