@@ -15,6 +15,7 @@ import multiprocessing as mp
 import threading
 import time
 from dataclasses import dataclass
+from queue import Empty
 
 import numpy as np
 
@@ -67,7 +68,7 @@ def run_load(
         p.start()
     try:
         for _ in procs:
-            status = ready.get(timeout=120)
+            status = _get(ready, procs, timeout=120)
             if status != "ok":
                 raise RuntimeError(f"a load process could not reach the model server: {status}")
         start_at.value = time.time() + _START_DELAY_SECONDS
@@ -75,7 +76,7 @@ def run_load(
         budget = _START_DELAY_SECONDS + warmup_seconds + duration_seconds + spec.deadline_seconds + 60
         latencies, errors = [], 0
         for _ in procs:
-            lat, err = results.get(timeout=budget)
+            lat, err = _get(results, procs, timeout=budget)
             latencies.append(lat)
             errors += err
     finally:
@@ -84,6 +85,23 @@ def run_load(
             if p.is_alive():
                 p.kill()
     return from_latencies(np.concatenate(latencies), errors, duration_seconds)
+
+
+def _get(queue, procs, timeout: float):
+    """The next item of `queue`; RuntimeError if a load process died or time ran out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return queue.get(timeout=0.5)
+        except Empty:
+            dead = [p for p in procs if p.exitcode not in (None, 0)]
+            if dead:
+                raise RuntimeError(
+                    f"a load process exited with {dead[0].exitcode} (a script that uses "
+                    "bench.grpc_load needs `if __name__ == '__main__':`)"
+                ) from None
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no answer from the load processes within {timeout:g}s") from None
 
 
 def _process_main(spec, threads, warmup_seconds, duration_seconds, ready, results, go, start_at):

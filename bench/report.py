@@ -28,6 +28,12 @@ def median_of_runs(runs: list[dict[str, Any]], instances: int) -> dict[str, Any]
     out["errors"] = sum(int(r["errors"]) for r in runs)
     out["requests"] = sum(int(r["requests"]) for r in runs)
     out["runs"] = len(runs)
+    groups = sorted({g for r in runs for g in r.get("cpu_ms_per_request", {})})
+    if groups:
+        out["cpu_ms_per_request"] = {
+            g: statistics.median(r["cpu_ms_per_request"][g] for r in runs if g in r.get("cpu_ms_per_request", {}))
+            for g in groups
+        }
     return out
 
 
@@ -173,8 +179,13 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         "Servers: " + "; ".join(f"({k}) {v}" for k, v in SERVER_NAMES.items() if k in cfg["servers"]) + ".",
         "",
-        "| model | conc. | inst./req | server | req/s | inst/s | p50 ms | p90 ms | p99 ms | errors | a vs c | a vs d |",
-        "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "CPU ms/req: CPU time of the server's processes per request (gateway + model server for a).",
+        "",
+        (
+            "| model | conc. | inst./req | server | req/s | inst/s | p50 ms | p90 ms | p99 ms | errors "
+            "| CPU ms/req | a vs c | a vs d |"
+        ),
+        "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     ratio_by = {(r["model"], r["concurrency"], r["instances"]): r for r in results["ratios"]}
     for cell in sorted(results["cells"], key=lambda c: (*cell_key(c), c["server"])):
@@ -184,7 +195,7 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {cell['model']} | {cell['concurrency']} | {cell['instances']} | ({cell['server']}) | "
             f"{med['requests_per_second']:,.0f} | {med['instances_per_second']:,.0f} | "
             f"{med['p50_ms']:.2f} | {med['p90_ms']:.2f} | {med['p99_ms']:.2f} | {med['errors']} | "
-            f"{_ratio(r.get('vs_c'))} | {_ratio(r.get('vs_d'))} |"
+            f"{_cpu(med.get('cpu_ms_per_request'))} | {_ratio(r.get('vs_c'))} | {_ratio(r.get('vs_d'))} |"
         )
     lines += ["", "Memory (MiB; idle: started and answered once; loaded: peak during its cells):", ""]
     lines += ["| processes | state | count | max RSS | max PSS | total RSS | total PSS |",
@@ -198,6 +209,15 @@ def markdown(results: dict[str, Any]) -> str:
                 )
     lines += ["", "Targets:", "", "```"] + [t["line"] for t in results["targets"]] + ["```", ""]
     return "\n".join(lines)
+
+
+def _cpu(groups: dict[str, float] | None) -> str:
+    if not groups:
+        return ""
+    if len(groups) == 1:
+        return f"{next(iter(groups.values())):.2f}"
+    parts = " + ".join(f"{v:.2f}" for v in groups.values())
+    return f"{sum(groups.values()):.2f} ({parts})"
 
 
 def _ratio(value: float | None) -> str:

@@ -15,7 +15,7 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from bench import grpc_load, memory, models, payloads, report, servers
 from bench.config import BenchConfig, ConfigError
@@ -54,6 +54,35 @@ def load_average() -> str:
     return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+class CpuMeter:
+    """CPU time the processes of each group use during a `with` block (gone ones excluded)."""
+
+    def __init__(self, groups):
+        self.groups = groups
+        self.used: dict[str, float] = {}
+        self.wall = 0.0
+
+    def __enter__(self) -> Self:
+        self._start = {name: servers.cpu_seconds(pids()) for name, pids in self.groups.items()}
+        self._t0 = time.monotonic()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.wall = time.monotonic() - self._t0
+        self.used = {name: servers.cpu_seconds(pids()) - self._start[name] for name, pids in self.groups.items()}
+
+    def attach(self, m, seconds: float | None = None) -> dict[str, Any]:
+        """The measurement as a dict, with CPU ms per request of each group.
+
+        The CPU of the whole block is spread over the requests that completed in its
+        measured `seconds` (default: the block's duration) scaled to the whole block.
+        """
+        out = m.as_dict()
+        rate = m.requests_per_second * (seconds if seconds is not None else self.wall)
+        out["cpu_ms_per_request"] = {k: 1000 * v / rate if rate > 0 else float("nan") for k, v in self.used.items()}
+        return out
+
+
 class Bench:
     """One benchmark run: models, bodies, the servers' cells, memory."""
 
@@ -80,11 +109,12 @@ class Bench:
 
     # -- cells ---------------------------------------------------------------------------
 
-    def http_cells(self, server_id: str, server: servers.Server, busy_pids) -> None:
+    def http_cells(self, server_id: str, server: servers.Server, busy_pids, cpu_groups) -> None:
         """Every cell of an HTTP server (a, c or d), driven by wrk.
 
         After every wrk run, wait until `busy_pids()` are idle: requests a stopped wrk left
-        queued in the server must not be served during the next run.
+        queued in the server must not be served during the next run. `cpu_groups` (name →
+        pids) are the processes whose CPU time per request is reported.
         """
         for model, conc, n in self.cfg.cells():
             url = f"http://127.0.0.1:{server.port}/v1/models/{model}:predict"
@@ -95,9 +125,11 @@ class Bench:
                     run_wrk(url, body, concurrency=conc, duration_seconds=self.cfg.warmup_seconds,
                             threads=self.cfg.wrk_threads, timeout_seconds=self.cfg.request_timeout_seconds)
                     servers.wait_quiet(busy_pids)
-                runs.append(run_wrk(url, body, concurrency=conc, duration_seconds=self.cfg.duration_seconds,
-                                    threads=self.cfg.wrk_threads,
-                                    timeout_seconds=self.cfg.request_timeout_seconds))
+                with CpuMeter(cpu_groups) as cpu:
+                    m = run_wrk(url, body, concurrency=conc, duration_seconds=self.cfg.duration_seconds,
+                                threads=self.cfg.wrk_threads,
+                                timeout_seconds=self.cfg.request_timeout_seconds)
+                runs.append(cpu.attach(m))
                 servers.wait_quiet(busy_pids)
                 server.check_alive()
             self._record(server_id, model, conc, n, runs)
@@ -113,23 +145,26 @@ class Bench:
                 inputs={meta.input.name: payloads.backend_batch(self.raw[(model, n)], meta)},
                 deadline_seconds=self.cfg.request_timeout_seconds,
             )
-            runs = [
-                grpc_load.run_load(spec, concurrency=conc, warmup_seconds=self.cfg.warmup_seconds,
-                                   duration_seconds=self.cfg.duration_seconds,
-                                   processes=self.cfg.grpc_processes)
-                for _ in range(self.cfg.repeats)
-            ]
+            runs = []
+            for _ in range(self.cfg.repeats):
+                # The warm-up is inside run_load: the meter's total includes it, so the
+                # per-request CPU of (b) is over warm-up and measured requests alike.
+                with CpuMeter({"model_server": lambda: [server.pid]}) as cpu:
+                    m = grpc_load.run_load(spec, concurrency=conc, warmup_seconds=self.cfg.warmup_seconds,
+                                           duration_seconds=self.cfg.duration_seconds,
+                                           processes=self.cfg.grpc_processes)
+                runs.append(cpu.attach(m, seconds=self.cfg.warmup_seconds + self.cfg.duration_seconds))
             server.check_alive()
             self._record("b", model, conc, n, runs)
 
-    def _record(self, server_id: str, model: str, conc: int, n: int, runs: list) -> None:
-        dicts = [r.as_dict() for r in runs]
-        median = report.median_of_runs(dicts, n)
+    def _record(self, server_id: str, model: str, conc: int, n: int, runs: list[dict]) -> None:
+        median = report.median_of_runs(runs, n)
         self.cells.append({"server": server_id, "model": model, "concurrency": conc, "instances": n,
-                           "runs": dicts, "median": median})
+                           "runs": runs, "median": median})
+        cpu = ", ".join(f"{k} {v:.2f}" for k, v in median.get("cpu_ms_per_request", {}).items())
         log(f"({server_id}) {model} c={conc} n={n}: {median['requests_per_second']:,.0f} req/s, "
             f"{median['instances_per_second']:,.0f} inst/s, p50 {median['p50_ms']:.2f} ms, "
-            f"p99 {median['p99_ms']:.2f} ms, errors {median['errors']}")
+            f"p99 {median['p99_ms']:.2f} ms, errors {median['errors']}; CPU ms/request: {cpu}")
 
     # -- server stacks -------------------------------------------------------------------
 
@@ -166,7 +201,8 @@ class Bench:
             idle = memory.summarize({pid: memory.read_memory(pid) for pid in workers})
             groups = {"gw": gw.workers, "ms": lambda: [ms.pid]}
             with memory.PeakSampler(groups, self.cfg.sample_interval_seconds) as s:
-                self.http_cells("a", gw, lambda: [gw.pid, *gw.workers(), ms.pid])
+                self.http_cells("a", gw, lambda: [gw.pid, *gw.workers(), ms.pid],
+                                {"gateway": lambda: [gw.pid, *gw.workers()], "model_server": lambda: [ms.pid]})
             peaks = s.peaks()
             for pid, mem in peaks["ms"].items():
                 old = ms_peaks.get(pid)
@@ -185,7 +221,8 @@ class Bench:
             self.warm_http(srv)
             log(f"baseline {kind} up on :{srv.port} (workers {srv.workers()})")
             with memory.PeakSampler({"w": srv.workers}, self.cfg.sample_interval_seconds) as s:
-                self.http_cells(server_id, srv, lambda: [srv.pid, *srv.workers()])
+                self.http_cells(server_id, srv, lambda: [srv.pid, *srv.workers()],
+                                {"server": lambda: [srv.pid, *srv.workers()]})
             self.memory[f"baseline_{kind}_workers"] = {"loaded": memory.summarize(s.peaks()["w"])}
         finally:
             srv.stop()

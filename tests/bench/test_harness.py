@@ -74,6 +74,9 @@ def test_run_measures_every_server_and_writes_the_outputs(bench_out):
         assert median["requests"] > 0, server
         assert median["errors"] == 0, server
         assert median["instances_per_second"] == pytest.approx(4 * median["requests_per_second"])
+    assert set(cells["a"]["cpu_ms_per_request"]) == {"gateway", "model_server"}
+    assert set(cells["b"]["cpu_ms_per_request"]) == {"model_server"}
+    assert all(v > 0 for c in cells.values() for v in c["cpu_ms_per_request"].values())
     assert results["memory"]["gateway_workers"]["idle"]["processes"] >= 1
     assert results["memory"]["model_server"]["loaded"]["max_rss_mb"] > 0
     assert {t["status"] for t in results["targets"]} <= {"PASS", "FAIL", "SKIP"}
