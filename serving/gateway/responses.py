@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from flask import Request, Response
 
-from serving.gateway.errors import UnsupportedMediaType
+from serving.gateway.errors import PayloadTooLarge, UnsupportedMediaType
 
 JSON = "application/json"
 OCTET_STREAM = "application/octet-stream"
@@ -35,4 +35,10 @@ def read_body(request: Request, accept: tuple[str, ...] = (JSON,), allow_missing
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
         raise UnsupportedMediaType(f"Content-Encoding {encoding!r} is not supported: send the body uncompressed")
-    return request.get_data(cache=False)
+    body = request.get_data(cache=False)
+    limit = request.max_content_length
+    if limit is not None and not request.content_length and len(body) >= limit:
+        # Without a Content-Length (chunked), werkzeug stops reading at the limit and
+        # returns what it has: a truncated body must be refused, not parsed.
+        raise PayloadTooLarge(f"request body is larger than the limit of {limit} bytes")
+    return body

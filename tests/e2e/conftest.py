@@ -19,7 +19,8 @@ def pytest_collection_modifyitems(items):
 def stack(model_repo, tmp_path_factory):
     """The stack of `make serve` over `model_repo`, shared by the read-only e2e tests."""
     log = tmp_path_factory.mktemp("stack") / "stack.log"
-    stack = start_stack(model_repo.models_dir, log, GATEWAY_WORKERS="2", GATEWAY_THREADS="4")
+    stack = start_stack(model_repo.models_dir, log, GATEWAY_WORKERS="2", GATEWAY_THREADS="4",
+                        GATEWAY_LOG_LEVEL="info")
     stack.log_path = log
     yield stack
     stack.stop()

@@ -67,9 +67,9 @@ def test_bodies_without_a_length_are_bounded_too(client):
         PREDICT,
         input_stream=io.BytesIO(b"x" * 100_000),
         content_type="application/json",
-        environ_overrides={"wsgi.input_terminated": True},
+        environ_overrides={"wsgi.input_terminated": True, "CONTENT_LENGTH": ""},
     )
-    assert_json_error(response, 413)
+    assert_json_error(response, 413, "larger than the limit of 65536 bytes")
 
 
 def test_405_names_the_allowed_methods_in_a_header(client):
