@@ -11,6 +11,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from serving.model_server.batching import (
+    BatchingConfigError,
+    BatchingOptions,
+    load_batching_parameters,
+)
+
 
 @dataclass(frozen=True)
 class ServerOptions:
@@ -29,6 +35,8 @@ class ServerOptions:
     grpc_max_threads: int = 0  # 0: 4 per CPU, TF Serving's default
     grpc_channel_arguments: tuple[tuple[str, int | str], ...] = ()
     log_level: str = "INFO"
+    # --enable_batching (with --batching_parameters_file): None means no batching.
+    batching: BatchingOptions | None = None
 
     @property
     def max_threads(self) -> int:
@@ -102,6 +110,19 @@ def build_parser() -> argparse.ArgumentParser:
         help='extra gRPC server arguments, "key=value,key=value"',
     )
     p.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument(
+        "--enable_batching",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=False,
+        help="merge concurrent requests into batches (serving/model_server/batching.py)",
+    )
+    p.add_argument(
+        "--batching_parameters_file",
+        type=Path,
+        help="BatchingParameters in text format (e.g. serving/tfserving/batching.config)",
+    )
     return p
 
 
@@ -125,6 +146,18 @@ def parse_args(argv: list[str] | None = None) -> ServerOptions:
         parser.error("--grpc_max_threads must be >= 0")
     if not ns.model_name:
         parser.error("--model_name must not be empty")
+    batching = None
+    if ns.enable_batching:
+        try:
+            batching = (
+                load_batching_parameters(ns.batching_parameters_file)
+                if ns.batching_parameters_file is not None
+                else BatchingOptions()
+            )
+        except BatchingConfigError as exc:
+            parser.error(str(exc))
+    elif ns.batching_parameters_file is not None:
+        parser.error("Batching parameter file provided but batching is not enabled (--enable_batching)")
     return ServerOptions(
         port=ns.port,
         grpc_bind_address=ns.grpc_bind_address,
@@ -139,4 +172,5 @@ def parse_args(argv: list[str] | None = None) -> ServerOptions:
         grpc_max_threads=ns.grpc_max_threads,
         grpc_channel_arguments=ns.grpc_channel_arguments,
         log_level=ns.log_level,
+        batching=batching,
     )

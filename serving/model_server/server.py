@@ -17,6 +17,7 @@ import grpc
 
 from protogen.tfserving import model_service_pb2_grpc, prediction_service_pb2_grpc
 from serving.model_server import config as model_config
+from serving.model_server.batching import BatchingServable, BatchScheduler
 from serving.model_server.flags import ServerOptions, parse_args
 from serving.model_server.manager import Loader, Manager
 from serving.model_server.service import ModelService, PredictionService
@@ -27,8 +28,9 @@ log = logging.getLogger("serving.model_server")
 MAX_MESSAGE_BYTES = 2**31 - 1
 
 
-def default_loader(enable_warmup: bool = True) -> Loader:
-    """Load a SavedModel version and, if asked, replay its warm-up requests."""
+def default_loader(enable_warmup: bool = True, scheduler: BatchScheduler | None = None) -> Loader:
+    """Load a SavedModel version and, if asked, replay its warm-up requests; with a
+    scheduler, its Predict runs are batched (after the warm-up, which runs unbatched)."""
 
     def load(name: str, version: int, path: Path):
         # TensorFlow is imported on the first load, so that bad flags or a bad config
@@ -39,7 +41,7 @@ def default_loader(enable_warmup: bool = True) -> Loader:
         servable = load_servable(name, version, path)
         if enable_warmup:
             run_warmup(servable)
-        return servable
+        return BatchingServable(servable, scheduler) if scheduler is not None else servable
 
     return load
 
@@ -49,8 +51,9 @@ class ModelServer:
 
     def __init__(self, options: ServerOptions, loader: Loader | None = None):
         self.options = options
+        self.scheduler = BatchScheduler(options.batching) if options.batching is not None else None
         self.manager = Manager(
-            loader or default_loader(options.enable_model_warmup),
+            loader or default_loader(options.enable_model_warmup, self.scheduler),
             poll_interval=options.file_system_poll_wait_seconds,
             max_num_load_retries=options.max_num_load_retries,
             load_retry_interval=options.load_retry_interval_micros / 1e6,
@@ -103,6 +106,8 @@ class ModelServer:
         self._stop.set()
         if self._server is not None:
             self._server.stop(grace).wait()
+        if self.scheduler is not None:
+            self.scheduler.close()
         if self._config_thread is not None:
             self._config_thread.join(5.0)
         self.manager.stop()
