@@ -51,3 +51,44 @@ def test_the_metrics_folder_is_removed_when_gunicorn_exits(tmp_path):
     done = gunicorn("--check-config", GATEWAY_MODEL_ROOT=str(tmp_path), TMPDIR=str(scratch))
     assert done.returncode == 0, done.stderr
     assert list(scratch.iterdir()) == []
+
+
+def load_conf(monkeypatch, tmp_path):
+    """The config module itself, loaded as gunicorn loads it, to call its hooks."""
+    import importlib.util
+
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    monkeypatch.setenv("GATEWAY_MODEL_ROOT", str(tmp_path))
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(metrics))
+    spec = importlib.util.spec_from_file_location("gunicorn_conf", ROOT / "serving" / "gunicorn.conf.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module, metrics
+
+
+def test_post_fork_resets_an_inherited_backend_channel(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    conf, _ = load_conf(monkeypatch, tmp_path)
+    conf.post_fork(None, None)  # not preloaded: nothing to reset
+    closed = []
+    backend = SimpleNamespace(close=lambda: closed.append(True))
+    app = SimpleNamespace(extensions={"gateway": SimpleNamespace(backend=backend)})
+    monkeypatch.setitem(sys.modules, "serving.gateway.wsgi", SimpleNamespace(app=app))
+    conf.post_fork(None, None)
+    assert closed == [True]
+
+
+def test_metrics_files_are_reset_at_start_and_dropped_with_a_dead_worker(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    conf, metrics = load_conf(monkeypatch, tmp_path)
+    stale = metrics / "counter_999.db"
+    stale.write_bytes(b"")
+    conf.on_starting(None)
+    assert not stale.exists()
+    live = metrics / "gauge_livemostrecent_1234.db"
+    live.write_bytes(b"")
+    conf.child_exit(None, SimpleNamespace(pid=1234))
+    assert not live.exists()
