@@ -26,6 +26,7 @@ from serving.gateway import images
 from serving.gateway.errors import BadRequest
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+_NUMBER_TYPES = frozenset({int, float})
 PREDICT_FIELDS = ("instances", "top_k")
 
 
@@ -202,14 +203,28 @@ def json_type(value: Any) -> str:
 
 
 def _fast_batch(instances: list, spec: InputSpec, shape: tuple[int, ...]) -> np.ndarray | None:
-    """The whole batch in one conversion, or None to fall back to per-instance checks."""
-    try:
-        arr = np.array(instances)
-    except (ValueError, TypeError, RecursionError):
+    """The whole batch in one conversion, or None to fall back to per-instance checks.
+
+    Flattens the nested lists one level at a time, checking with C-level loops
+    (set/map/len, no per-element Python code) that each level holds lists of one length
+    and that the leaves are JSON numbers (booleans are not: numpy would take them as 1
+    and 0), then converts the flat list in one call. About twice as fast as np.array on
+    the nested lists followed by a separate scan for booleans (bench/profiles/).
+    """
+    dims = [len(instances)]
+    level: list = instances
+    while True:
+        kinds = set(map(type, level))
+        if kinds != {list}:
+            break
+        lengths = set(map(len, level))
+        if len(lengths) != 1 or len(dims) > len(shape):
+            return None
+        dims.append(lengths.pop())
+        level = list(itertools.chain.from_iterable(level))
+    if not kinds <= _NUMBER_TYPES:
         return None
-    if arr.dtype.kind not in "iuf" or arr.ndim > len(shape) + 1:
-        return None
-    inner = arr.shape[1:]
+    inner = tuple(dims[1:])
     size = math.prod(shape)
     if not (
         inner == shape
@@ -217,9 +232,10 @@ def _fast_batch(instances: list, spec: InputSpec, shape: tuple[int, ...]) -> np.
         or (_one_channel_image(spec) and inner == shape[:-1])
     ):
         return None
-    if _contains_bool(instances, arr.ndim):
+    try:
+        arr = np.array(level, dtype=np.float64).reshape(dims)
+    except OverflowError:  # an integer beyond float64: the slow path names it
         return None
-    arr = arr.astype(np.float64, copy=False)
     check_float32_range(arr, "instances")
     return arr.reshape((len(instances), *shape))
 
