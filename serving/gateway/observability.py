@@ -16,6 +16,7 @@ import time
 import uuid
 from typing import Any
 
+import orjson
 from flask import Flask, Response, g, request
 
 from serving.gateway import metrics
@@ -45,7 +46,10 @@ class JsonFormatter(logging.Formatter):
                 doc[key] = value
         if record.exc_info:
             doc["exc"] = self.formatException(record.exc_info)
-        return json.dumps(doc, default=str)
+        try:
+            return orjson.dumps(doc, default=str).decode()
+        except TypeError:  # e.g. an integer beyond 64 bits in an extra field
+            return json.dumps(doc, default=str)
 
 
 JsonFormatter.converter = time.gmtime
@@ -83,6 +87,8 @@ def install(app: Flask) -> None:
         response.headers[REQUEST_ID_HEADER] = request_id()
         route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
         metrics.record_request(request.method, route, response.status_code, seconds)
+        if not access_log.isEnabledFor(logging.INFO):
+            return response  # GATEWAY_LOG_LEVEL=warning: not even the line's fields are built
         access_log.info(
             "request",
             extra={
