@@ -56,9 +56,12 @@ def stack(tmp_path_factory, model_repo):
     root = tmp_path_factory.mktemp("training_interrupted")
     disk = root / "disk"
     disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={DISK_SIZE}", "tmpfs", str(disk)],
-                             capture_output=True, text=True, check=False)
-    why = "" if mounted.returncode == 0 else (mounted.stderr.strip() or f"mount exited {mounted.returncode}")
+    try:
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={DISK_SIZE}", "tmpfs", str(disk)],
+                                 capture_output=True, text=True, check=False)
+        why = "" if mounted.returncode == 0 else (mounted.stderr.strip() or f"mount exited {mounted.returncode}")
+    except FileNotFoundError:
+        why = "no mount command"
     try:
         repo = make_repo(disk, model_repo)
         server = ModelServer(repo.config_path, root).start()
