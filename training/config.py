@@ -131,6 +131,11 @@ class TrainingConfig:
         _choice(ACTIVATIONS), "hidden layers' activation"))
     dropout: float = field(default=0.0, metadata=_key(
         _number(0, 1), "dropout rate after each hidden layer (0: none)"))
+    input_noise: float = field(default=0.0, metadata=_key(
+        _number(0, 10), "std. deviation of Gaussian noise added to normalized inputs, training"
+        " only (0: none)"))
+    label_smoothing: float = field(default=0.0, metadata=_key(
+        _number(0, 1), "cross-entropy label smoothing (0: none)"))
     optimizer: str = field(default="adam", metadata=_key(_choice(OPTIMIZERS), "adam or sgd"))
     learning_rate: float = field(default=0.001, metadata=_key(
         _number(0, 10, low_open=True), "optimizer learning rate"))
@@ -259,6 +264,8 @@ def build_config(values: Mapping[str, Any], origins: Mapping[str, str] | None = 
         raise ConfigError(f"dataset {cfg.dataset} is built in; data_path must not be set")
     if cfg.optimizer != "sgd" and cfg.momentum:
         raise ConfigError("momentum applies to optimizer sgd only")
+    if cfg.label_smoothing and cfg.loss == "mse":
+        raise ConfigError("label_smoothing applies to the cross-entropy losses, not mse")
     if cfg.strategy == "multi_worker" and not os.environ.get("TF_CONFIG"):
         raise ConfigError("strategy multi_worker needs the TF_CONFIG environment variable")
     return cfg

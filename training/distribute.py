@@ -28,6 +28,7 @@ class Placement:
     description: str
     is_chief: bool
     replicas: int
+    distributed: bool  # an explicit tf.distribute strategy, not TensorFlow's default one
 
 
 def _tf_config() -> dict[str, Any] | None:
@@ -75,6 +76,7 @@ def choose(name: str) -> Placement:
 
     gpus = tf.config.list_physical_devices("GPU")
     device = f"{len(gpus)} GPU(s)" if gpus else "CPU"
+    distributed = True
     if name == "multi_worker" or (name == "auto" and cluster_size() > 1):
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
         description = f"MultiWorkerMirroredStrategy, {cluster_size()} workers, {device} each"
@@ -82,6 +84,58 @@ def choose(name: str) -> Placement:
         strategy = tf.distribute.MirroredStrategy()
         description = f"MirroredStrategy over {strategy.num_replicas_in_sync} replica(s) ({device})"
     else:
-        strategy = tf.distribute.get_strategy()
+        strategy, distributed = tf.distribute.get_strategy(), False
         description = f"default strategy on {'GPU' if gpus else 'CPU'}"
-    return Placement(strategy, description, is_chief(), strategy.num_replicas_in_sync)
+    return Placement(strategy, description, is_chief(), strategy.num_replicas_in_sync,
+                     distributed)
+
+
+def is_multi_worker(strategy: Any) -> bool:
+    """Whether `strategy` is a MultiWorkerMirroredStrategy."""
+    import tensorflow as tf
+
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def patch_keras_for_multi_worker(model: Any, strategy: Any, sample: tuple) -> None:
+    """Work around Keras 3's fit() under MultiWorkerMirroredStrategy (keras-team/keras#20585,
+    open for Keras 3.15, the pinned version; tests/training run two real workers to catch
+    a Keras upgrade that changes these internals).
+
+    1. fit() builds the model from the first distributed batch reduced eagerly with
+       strategy.reduce, which MultiWorkerMirroredStrategy refuses: build from a local
+       sample batch instead (the same shapes, which is all the build needs).
+    2. Step logs (scalars) are reduced with strategy.reduce(MEAN, axis=0), invalid for a
+       scalar: reduce scalars with axis=None.
+    """
+    import tensorflow as tf
+    from keras.src.backend.tensorflow import trainer
+
+    def build_from_sample(iterator=None, data_batch=None):
+        with strategy.scope():
+            model._symbolic_build(data_batch=sample)
+
+    model._maybe_symbolic_build = build_from_sample
+    if getattr(trainer.reduce_per_replica, "patched_for_multi_worker", False):
+        return
+    original = trainer.reduce_per_replica
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction not in ("auto", "mean") or not trainer._collective_all_reduce_multi_worker(
+                strategy):
+            return original(values, strategy, reduction)
+
+        def reduce(value):
+            if trainer._is_per_replica_instance(value):
+                rank = value.values[0].shape.rank
+            elif isinstance(value, tf.Tensor):
+                rank = value.shape.rank
+            else:
+                return value
+            return strategy.reduce("MEAN", value, axis=0 if rank else None)
+
+        return tf.nest.map_structure(reduce, values)
+
+    reduce_per_replica.patched_for_multi_worker = True
+    trainer.reduce_per_replica = reduce_per_replica
+

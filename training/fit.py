@@ -98,6 +98,9 @@ def fit(model, cfg: TrainingConfig, train: tuple[np.ndarray, np.ndarray],
     return FitOutcome(history, best, epochs_run, cfg.monitor)
 
 
-def steps_per_execution(num_examples: int, batch_size: int) -> int:
-    """Batches per tf.function call: STEPS_PER_EXECUTION, or fewer for a short epoch."""
+def steps_per_execution(num_examples: int, batch_size: int, distributed: bool = False) -> int:
+    """Batches per tf.function call: STEPS_PER_EXECUTION, or fewer for a short epoch; one
+    under a tf.distribute strategy (Keras cannot loop over distributed batches in-graph)."""
+    if distributed:
+        return 1
     return max(1, min(STEPS_PER_EXECUTION, math.ceil(num_examples / batch_size)))

@@ -61,7 +61,11 @@ def build_model(cfg: TrainingConfig, kind: str, instance_shape: tuple[int, ...],
     import keras
 
     inputs = keras.Input(shape=instance_shape, dtype="float32", name=input_name(kind))
-    x = keras.layers.Flatten(name="flatten")(inputs) if len(instance_shape) > 1 else inputs
+    x = inputs
+    if cfg.input_noise > 0:  # a regularizer: active in fit only, the identity when serving
+        x = keras.layers.GaussianNoise(cfg.input_noise, name="input_noise")(x)
+    if len(instance_shape) > 1:
+        x = keras.layers.Flatten(name="flatten")(x)
     for i, units in enumerate(cfg.hidden_units, start=1):
         x = keras.layers.Dense(units, activation=cfg.activation, name=f"hidden_{i}")(x)
         if cfg.dropout > 0:
@@ -84,9 +88,14 @@ def compile_model(model: keras.Model, cfg: TrainingConfig, num_classes: int,
         metrics = [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")]
     else:
         metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
+    loss: str | keras.losses.Loss = resolve_loss(cfg, num_classes)
+    if loss == "binary_crossentropy":
+        loss = keras.losses.BinaryCrossentropy(label_smoothing=cfg.label_smoothing)
+    elif loss == "categorical_crossentropy":
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
     model.compile(
         optimizer=optimizer,
-        loss=resolve_loss(cfg, num_classes),
+        loss=loss,
         metrics=metrics,
         steps_per_execution=steps_per_execution,
     )

@@ -46,13 +46,14 @@ def train_and_publish(prepared: Prepared) -> TrainingResult:
     with placement.strategy.scope():
         model = build_model(cfg, data.kind, data.instance_shape, num_classes)
         compile_model(model, cfg, num_classes,
-                      steps_per_execution(len(x_train), cfg.batch_size))
+                      steps_per_execution(len(x_train), cfg.batch_size, placement.distributed))
+    train_xy = (x_train, encode_targets(splits.train.y, num_classes))
+    if distribute.is_multi_worker(placement.strategy):
+        sample = tuple(part[: cfg.batch_size] for part in train_xy)
+        distribute.patch_keras_for_multi_worker(model, placement.strategy, sample)
     fit_start = time.monotonic()
-    outcome = fit(
-        model, cfg,
-        (x_train, encode_targets(splits.train.y, num_classes)),
-        (x_val, encode_targets(splits.validation.y, num_classes)),
-    )
+    outcome = fit(model, cfg, train_xy,
+                  (x_val, encode_targets(splits.validation.y, num_classes)))
     fit_seconds = elapsed(fit_start)
 
     probabilities = np.asarray(model(x_test, training=False))

@@ -2,6 +2,7 @@
 is a SavedModel TF Serving can load, with a contract and a report that match it."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -224,3 +225,50 @@ def test_a_failed_export_publishes_nothing(scratch, monkeypatch):
     assert list((scratch.models_dir / "iris").iterdir()) == []
     assert list((scratch.runs_dir / "iris").iterdir()) == []
     assert not (scratch.models_dir / "models.config").exists()
+
+
+def test_mirrored_strategy_trains_and_publishes(scratch):
+    result = scratch.train("iris", "epochs=2", "strategy=mirrored")
+    assert result.version == 1 and (result.version_dir / "saved_model.pb").is_file()
+    report = json.loads((result.run_dir / "report.json").read_text())
+    assert report["training"]["placement"].startswith("MirroredStrategy")
+
+
+def free_ports(count):
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_two_workers_train_together_and_only_the_chief_publishes(tmp_path):
+    cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
+    procs = []
+    for index in range(2):
+        env = {**os.environ, "TF_CONFIG": json.dumps(
+            {"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "training", "--config", "iris", "--set", "epochs=2",
+             "--set", f"models_dir={tmp_path}/models{index}",
+             "--set", f"runs_dir={tmp_path}/runs{index}"],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outcomes = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in outcomes]
+    assert "MultiWorkerMirroredStrategy, 2 workers" in outcomes[0][0]
+    assert "iris version 1" in outcomes[0][0]
+    assert "the chief publishes" in outcomes[1][0]
+    assert (tmp_path / "models0" / "iris" / "1" / "saved_model.pb").is_file()
+    assert load_metadata(tmp_path / "models0" / "iris" / "1").model_version == 1
+    assert not (tmp_path / "models1").exists() and not (tmp_path / "runs1").exists()
+    # Both workers logged the same (synchronized) metrics for the last epoch.
+    def last_epoch_metrics(out):
+        line = out.split("Epoch 2/2\n")[1].splitlines()[0]
+        return line.split(" - ")[3:]  # after steps, time, time per step
+
+    assert last_epoch_metrics(outcomes[0][0]) == last_epoch_metrics(outcomes[1][0])
+    assert "val_loss" in " ".join(last_epoch_metrics(outcomes[0][0]))
