@@ -7,6 +7,7 @@ import base64
 import io
 import logging
 
+import numpy as np
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -25,20 +26,46 @@ JSON = st.recursive(
 )
 
 
-ODD_VALUES = NUMBERS | st.sampled_from([True, None, "1"])
+ODD_VALUES = NUMBERS | st.sampled_from([True, None, "1", [1], {"a": 1}])
+# Long arrays come from a seeded generator (one draw each): Hypothesis drawing every value
+# of 64-value instances would spend the run generating, not testing. The odd values go
+# in by `poisoned`.
+SEEDS = st.integers(0, 2**32 - 1)
 
 
-def rows(length: st.SearchStrategy[int], values: st.SearchStrategy = ODD_VALUES):
-    return length.flatmap(lambda n: st.lists(values, min_size=n, max_size=n))
+def _rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng(seed)
 
 
-PIXELS = st.integers(0, 16) | st.floats(0, 16)
-VALID_DIGIT = st.lists(PIXELS, min_size=64, max_size=64)
-VALID_DIGIT_HXW = st.lists(st.lists(PIXELS, min_size=8, max_size=8), min_size=8, max_size=8)
-VALID_ROW = st.lists(st.floats(0, 1000), min_size=30, max_size=30)
-DIGIT_FLAT = rows(st.sampled_from([64, 63, 65, 0, 1]), NUMBERS)
-DIGIT_NESTED = st.lists(rows(st.sampled_from([8, 7]), NUMBERS), min_size=7, max_size=9)
-DIGIT_DEEP = st.lists(st.lists(st.lists(NUMBERS, min_size=1, max_size=2), min_size=8, max_size=8), min_size=8, max_size=8)
+VALID_DIGIT = SEEDS.map(lambda s: _rng(s).integers(0, 17, 64).tolist())
+VALID_DIGIT_FLOATS = SEEDS.map(lambda s: _rng(s).uniform(0, 16, 64).round(3).tolist())
+VALID_DIGIT_HXW = SEEDS.map(lambda s: _rng(s).uniform(0, 16, (8, 8)).tolist())
+VALID_ROW = SEEDS.map(lambda s: _rng(s).uniform(0, 1000, 30).tolist())
+VALID_ANY = VALID_DIGIT | VALID_DIGIT_FLOATS | VALID_DIGIT_HXW | VALID_ROW
+
+
+def poisoned(valid: st.SearchStrategy[list]) -> st.SearchStrategy[list]:
+    """A valid flat or H×W instance with one value replaced by something odd."""
+
+    def put(args):
+        inst, where, value = args
+        row = inst[where % len(inst)] if isinstance(inst[0], list) else inst
+        row[where % len(row)] = value
+        return inst
+
+    return st.tuples(valid, st.integers(0, 63), ODD_VALUES).map(put)
+
+
+def resized(args) -> list:
+    seed, length = args
+    return _rng(seed).uniform(-1e6, 1e6, length).tolist()
+
+
+DIGIT_FLAT = st.tuples(SEEDS, st.sampled_from([63, 65, 0, 1, 29, 31])).map(resized)
+DIGIT_NESTED = st.tuples(SEEDS, st.integers(0, 7)).map(
+    lambda a: [[0.0] * (7 if i == a[1] else 8) for i in range(8)]  # one ragged row
+)
+DIGIT_DEEP = SEEDS.map(lambda s: _rng(s).uniform(0, 16, (8, 8, 1, 1)).tolist())
 
 
 @st.composite
@@ -76,8 +103,8 @@ def cancer_named(draw, names) -> dict:
 
 def any_instance(feature_names: list[str]) -> st.SearchStrategy:
     return (
-        VALID_DIGIT | VALID_DIGIT_HXW | VALID_ROW | images() | cancer_named(feature_names)
-        | DIGIT_FLAT | DIGIT_NESTED | DIGIT_DEEP | rows(st.sampled_from([30, 29, 31])) | JSON
+        VALID_ANY | poisoned(VALID_ANY) | images() | cancer_named(feature_names)
+        | DIGIT_FLAT | DIGIT_NESTED | DIGIT_DEEP | JSON
     )
 
 
@@ -110,7 +137,7 @@ def predict_requests(draw, feature_names: list[str]) -> tuple[str, bytes]:
     if "breast_cancer" in path:
         good = VALID_ROW | cancer_named(feature_names).filter(lambda d: set(d) == set(feature_names))
     else:
-        good = VALID_DIGIT | VALID_DIGIT_HXW | images().filter(lambda d: len(d["b64"]) > 100)
+        good = VALID_DIGIT | VALID_DIGIT_FLOATS | VALID_DIGIT_HXW | images().filter(lambda d: len(d["b64"]) > 100)
     instances = draw(st.lists(good, min_size=1, max_size=4))
     doc: dict = {"instances": instances}
     if draw(st.booleans()):
