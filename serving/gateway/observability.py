@@ -55,14 +55,25 @@ class JsonFormatter(logging.Formatter):
 JsonFormatter.converter = time.gmtime
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time of each record (not at creation)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def configure_logging(level: str) -> None:
     """Send the gateway's loggers to stderr as JSON lines (once per process)."""
     root = logging.getLogger("serving.gateway")
     root.setLevel(level.upper())
-    if not any(getattr(h, "_gateway", False) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _StderrHandler) for h in root.handlers):
+        handler = _StderrHandler()
         handler.setFormatter(JsonFormatter())
-        handler._gateway = True  # type: ignore[attr-defined]
         root.addHandler(handler)
         root.propagate = False
 
