@@ -3,7 +3,8 @@
 Every value is checked when the process starts (`Settings.from_env`); a bad one raises
 `SettingsError` with one line naming the variable, so a misconfigured gateway stops at
 once instead of failing on its first request. An unknown `GATEWAY_*` variable is an
-error too: a typo must not silently fall back to a default.
+error too: a typo must not silently fall back to a default (GATEWAY_PORT, docker
+compose's host port, and CGI's GATEWAY_INTERFACE are not settings and are left alone).
 
 `python -m serving.gateway.settings` prints the effective settings (API keys masked) and
 exits 2 with the one-line error when something is wrong.
@@ -23,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 PREFIX = "GATEWAY_"
+# GATEWAY_* names that are not ours: docker compose's host port, and CGI's standard variable.
+NOT_SETTINGS = frozenset({"GATEWAY_PORT", "GATEWAY_INTERFACE"})
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 MIN_API_KEY_LENGTH = 16
 MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -60,7 +63,7 @@ class Settings:
         env = os.environ if environ is None else environ
         known = {_env_name(f.name) for f in fields(cls)}
         for name in sorted(k for k in env if k.startswith(PREFIX)):
-            if name not in known:
+            if name not in known and name not in NOT_SETTINGS:
                 hint = difflib.get_close_matches(name, sorted(known), n=1)
                 suggestion = f" (did you mean {hint[0]}?)" if hint else ""
                 raise SettingsError(f"{name} is not a gateway setting{suggestion}")

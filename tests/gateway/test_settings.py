@@ -73,6 +73,11 @@ def test_a_bad_value_is_one_error_naming_the_variable(tmp_path, values, message)
     assert "\n" not in str(info.value)
 
 
+def test_variables_of_other_tools_are_left_alone(tmp_path):
+    environ = {**env(tmp_path), "GATEWAY_PORT": "8000-8003", "GATEWAY_INTERFACE": "CGI/1.1"}
+    assert Settings.from_env(environ).bind == "127.0.0.1:8000"
+
+
 def test_accepted_address_forms(tmp_path):
     for address in ("10.0.0.1:8500", "[::1]:8500", "unix:/tmp/tfs.sock", "tfserving:1"):
         assert Settings.from_env(env(tmp_path, backend_address=address)).backend_address == address
