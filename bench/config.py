@@ -48,6 +48,7 @@ class BenchConfig:
     grpc_processes: int = 2
     wrk_threads: int = 1
     model_server_args: tuple[str, ...] = ()
+    gateway_args: tuple[str, ...] = ()  # extra gunicorn flags, for experiments (e.g. -k gthread)
     request_timeout_seconds: float = 30.0
     sample_interval_seconds: float = 0.5
 
@@ -147,6 +148,7 @@ _PARSERS = {
     "grpc_processes": _number(int, 1, 64),
     "wrk_threads": _number(int, 1, 64),
     "model_server_args": _args,
+    "gateway_args": _args,
     "request_timeout_seconds": _number(float, 1, 600),
     "sample_interval_seconds": _number(float, 0.05, 10),
 }

@@ -193,7 +193,7 @@ class Bench:
 
     def run_gateway(self, ms: servers.Server, ms_peaks: dict[int, memory.Memory]) -> None:
         """Cells (a): the production gateway over the running model server."""
-        gw = servers.start_gateway(ms.port, self.models_dir, self.logs)
+        gw = servers.start_gateway(ms.port, self.models_dir, self.logs, self.cfg.gateway_args)
         try:
             self.warm_http(gw)
             workers = gw.workers()
@@ -260,6 +260,7 @@ def run(cfg: BenchConfig) -> dict[str, Any]:
             "baseline_workers": cfg.baseline_workers,
             "baseline_threads": cfg.baseline_threads,
             "model_server_args": list(cfg.model_server_args),
+            "gateway_args": list(cfg.gateway_args),
             "gateway_env": {k: v for k, v in os.environ.items() if k.startswith("GATEWAY_")},
         },
         "started_at": started.isoformat(timespec="seconds"),

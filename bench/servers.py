@@ -122,8 +122,11 @@ def start_model_server(config_path: Path, log_dir: Path, extra_args: tuple[str, 
     return launch("model_server", cmd, port, {}, log_dir)
 
 
-def start_gateway(backend_port: int, model_root: Path, log_dir: Path) -> Server:
-    """The gateway in its production configuration (serving/gunicorn.conf.py)."""
+def start_gateway(
+    backend_port: int, model_root: Path, log_dir: Path, extra_args: tuple[str, ...] = ()
+) -> Server:
+    """The gateway in its production configuration (serving/gunicorn.conf.py); gunicorn
+    flags in `extra_args` override it (experiments only)."""
     port = free_port()
     env = {
         "GATEWAY_BIND": f"127.0.0.1:{port}",
@@ -133,6 +136,7 @@ def start_gateway(backend_port: int, model_root: Path, log_dir: Path) -> Server:
     cmd = [
         sys.executable, "-m", "gunicorn",
         "-c", str(ROOT / "serving" / "gunicorn.conf.py"),
+        *extra_args,
         "serving.gateway.wsgi:app",
     ]
     return launch("gateway", cmd, port, env, log_dir)
