@@ -11,6 +11,7 @@ data plane calls `refresh` and tries once more with the new current version.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -33,6 +34,9 @@ AVAILABLE = "AVAILABLE"
 class _Current:
     version: int
     fetched_at: float
+    # Taken before the status call that saw `version`: of two concurrent refreshes, the
+    # one that asked last wins, so the cache never falls back to an older observation.
+    ticket: int
 
 
 class VersionResolver:
@@ -55,9 +59,21 @@ class VersionResolver:
         self._metadata: OrderedDict[tuple[str, int], ServingMetadata] = OrderedDict()
         self._cache_size = metadata_cache_size
         self._lock = threading.Lock()
+        self._tickets = itertools.count()
+
+    def _remember(self, model: str, version: int, ticket: int) -> None:
+        with self._lock:
+            cached = self._current.get(model)
+            if cached is None or cached.ticket < ticket:
+                self._current[model] = _Current(version, self._clock(), ticket)
 
     def status(self, model: str) -> list[VersionStatus]:
         """Every version the backend knows for `model` (404 if it knows none); refreshes the cache."""
+        statuses, _ = self._status(model)
+        return statuses
+
+    def _status(self, model: str) -> tuple[list[VersionStatus], int]:
+        ticket = next(self._tickets)
         try:
             statuses = self._backend.status(model)
         except BackendNotFound:
@@ -66,9 +82,8 @@ class VersionResolver:
             raise NotFound(f"unknown model {model!r}") from None
         newest = newest_available(statuses)
         if newest is not None:
-            with self._lock:
-                self._current[model] = _Current(newest, self._clock())
-        return statuses
+            self._remember(model, newest, ticket)
+        return statuses, ticket
 
     def current(self, model: str) -> int:
         """The newest AVAILABLE version of `model`, from the cache while it is fresh."""
@@ -92,13 +107,15 @@ class VersionResolver:
         The status may still list `gone` as AVAILABLE for an instant (it is being unloaded,
         or a new version is being published), so it is skipped rather than tried again.
         """
-        statuses = self.status(model)
+        statuses, ticket = self._status(model)
         others = [s for s in statuses if s.version != gone]
         newest = newest_available(others)
         if newest is None:
             raise BackendUnavailable(f"model {model!r} is changing versions; try again")
         with self._lock:
-            self._current[model] = _Current(newest, self._clock())
+            cached = self._current.get(model)
+            if cached is None or cached.ticket <= ticket:
+                self._current[model] = _Current(newest, self._clock(), ticket)
         try:
             return newest, self.metadata(model, newest)
         except NotFound:

@@ -107,3 +107,33 @@ def test_replacement_skips_the_version_that_went_away_and_caches_the_choice(reso
 def test_no_replacement_is_503(resolver, backend):
     with pytest.raises(BackendUnavailable, match="changing versions"):
         resolver.replacement("digits", gone=1)
+
+
+def test_a_slow_refresh_never_replaces_a_newer_observation(repo, backend, clock):
+    """Two refreshes overlap: the one that asked first (and saw v1) answers last.
+    The cache must keep v2, which the later question saw."""
+    import threading
+
+    support.publish(repo, support.image_metadata(version=2))
+    first_asked, second_done = threading.Event(), threading.Event()
+    real_status = backend.status
+    answers = iter([{1: "AVAILABLE"}, {1: "AVAILABLE", 2: "AVAILABLE"}])
+
+    def status(model):
+        seen = next(answers)
+        if 2 not in seen:
+            first_asked.set()
+            assert second_done.wait(10)
+        backend.versions[model] = seen
+        return real_status(model)
+
+    backend.status = status
+    resolver = VersionResolver(backend, repo, ttl_seconds=5.0, clock=clock)
+    slow = threading.Thread(target=resolver.refresh, args=("digits",))
+    slow.start()
+    assert first_asked.wait(10)
+    assert resolver.refresh("digits") == 2
+    second_done.set()
+    slow.join(10)
+    assert not slow.is_alive()
+    assert resolver.current("digits") == 2
