@@ -64,6 +64,10 @@ errorlog = "-"
 accesslog = None  # the app writes one JSON access-log line per request
 proc_name = "modelserve-gateway"
 preload_app = False
+# gunicorn 27's control socket defaults to one path per host user (~/.gunicorn/gunicorn.ctl):
+# several gateways on a host (tests, `make serve` beside `make bench`) would share it, and a
+# read-only container home cannot hold it. Nothing here uses it.
+control_socket_disable = True
 
 
 def on_starting(server):

@@ -43,6 +43,7 @@ def test_values_come_from_the_gateway_settings(tmp_path):
     assert cfg["loglevel"] == "warning"
     assert (cfg["limit_request_line"], cfg["limit_request_fields"]) == ("4094", "64")
     assert cfg["accesslog"] == "None"
+    assert cfg["control_socket_disable"] == "True"  # no per-user socket shared between gateways
 
 
 def test_the_metrics_folder_is_removed_when_gunicorn_exits(tmp_path):
