@@ -4,7 +4,7 @@ writing anything under models/ or runs/ (these run the real `python -m training`
 import numpy as np
 import pytest
 
-from tests.training.conftest import iris_rows, run_cli, snapshot, write_csv
+from tests.training.conftest import ROOT, iris_rows, run_cli, snapshot, write_csv
 
 
 @pytest.fixture
@@ -105,3 +105,11 @@ def test_help_lists_every_config_key():
     assert result.returncode == 0
     for key in ("epochs", "seed", "name", "models_dir", "runs_dir", "hidden_units", "strategy"):
         assert f"  {key} " in result.stdout
+
+
+def test_the_readmes_bad_input_example_is_what_the_job_prints(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    example = readme.split("$ .venv/bin/python -m training --set epoch=3\n")[1].splitlines()[0]
+    shown = example.removesuffix("...")
+    result = run_cli("--set", "epoch=3", cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.startswith(shown)

@@ -186,6 +186,9 @@ def test_concurrent_runs_publish_distinct_complete_versions(scratch):
         assert "Epoch 2/2" in out and "test accuracy" in out and "report: " in out
     said = sorted(out.split("iris version ")[1].split(":")[0] for out, _ in outcomes)
     assert said == ["1", "2"]
+    # Same config, same seed, separate processes: the same test metrics.
+    scores = {out.split("test accuracy ")[1].split(";")[0] for out, _ in outcomes}
+    assert len(scores) == 1
     assert list(models_config_entries(scratch.models_dir)) == ["iris"]
 
 
