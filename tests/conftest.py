@@ -3,7 +3,9 @@
 `model_repo`: a real model repository, built once per session by the real training job
 (tiny epochs), in a temporary folder:
   - `digits`: image model (pixels, 8x8x1), softmax over 10 classes;
-  - `breast_cancer`: tabular model (features, 30 named), one sigmoid unit.
+  - `breast_cancer`: tabular model (features, 30 named), one sigmoid unit;
+  - `iris`, `wine`: tabular models, softmax over 3 classes (so that the no-skew test
+    covers every built-in data set).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import pytest
 REPO_MODELS = {
     "digits": ["epochs=4", "seed=0"],
     "breast_cancer": ["epochs=4", "seed=0"],
+    "iris": ["epochs=4", "seed=0"],
+    "wine": ["epochs=4", "seed=0"],
 }
 
 

@@ -11,7 +11,7 @@ import requests
 from tests.conftest import REPO_MODELS
 
 BATCH = 128
-assert {"digits", "breast_cancer"} <= set(REPO_MODELS)
+assert {"digits", "breast_cancer", "iris", "wine"} <= set(REPO_MODELS)
 
 
 @pytest.fixture(params=sorted(REPO_MODELS))
