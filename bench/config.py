@@ -47,7 +47,12 @@ class BenchConfig:
     baseline_threads: int = 1
     grpc_processes: int = 2
     wrk_threads: int = 1
-    model_server_args: tuple[str, ...] = ()
+    # The local model server as make bench runs it: batching on, with the CPU parameters.
+    model_server_args: tuple[str, ...] = (
+        "--enable_batching",
+        "--batching_parameters_file",
+        str(ROOT / "bench" / "batching_cpu.config"),
+    )
     gateway_args: tuple[str, ...] = ()  # extra gunicorn flags, for experiments (e.g. -k gthread)
     request_timeout_seconds: float = 30.0
     sample_interval_seconds: float = 0.5
