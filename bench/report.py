@@ -167,7 +167,7 @@ def markdown(results: dict[str, Any]) -> str:
             f"Machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['memory_gb']:.1f} GB memory, "
             f"Python {m['python']}, TensorFlow {m.get('tensorflow', '?')}; load average "
             f"{m['load_before']} before the run, {m.get('load_after', '?')} after. "
-            f"Finished {results['finished_at']}."
+            f"Finished {results['finished_at']}, commit {m.get('commit', '?')}."
         ),
         "",
         (

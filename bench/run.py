@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from bench import grpc_load, memory, models, payloads, report, servers
-from bench.config import BenchConfig, ConfigError
+from bench.config import ROOT, BenchConfig, ConfigError
 from bench.wrk import run_wrk
 from contract import load_metadata
 
@@ -46,7 +46,22 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "load_before": load_average(),
+        "commit": _commit(),
     }
+
+
+def _commit() -> str:
+    """The checkout's commit (with "+changes" if files differ from it), for the record."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+changes" if dirty else "")
 
 
 def load_average() -> str:
