@@ -49,8 +49,22 @@ except SettingsError as _exc:
     sys.exit(2)
 
 bind = [_settings.bind]
+# Workers and threads, chosen by measurement (issue 6; README "Performance"). On 2 CPUs,
+# gateway + local model server + wrk on the same machine, digits at concurrency 32, median
+# of 3 interleaved runs, req/s with 1 instance | instances/s with 32 per request:
+#   2 workers x 4 threads  242 | 4,729      3 x 4  240 | 5,788      3 x 8  204 | 4,982
+#   2 workers x 8 threads  265 | 5,810      4 x 4  243 | 5,461
+# Run-to-run spread (about +-20%) exceeds the differences: the CPUs are saturated however
+# the work is split, and every extra worker costs ~68 MB. Hence the defaults: one worker
+# per CPU (GATEWAY_WORKERS=2 for 2 CPUs), 4 threads each; more threads only add GIL
+# contention (3 x 8 is the slowest).
 workers = _settings.workers
 threads = _settings.threads
+# Worker class: gunicorn + a minimal Flask app costs, per request, 0.95 ms CPU with sync
+# workers and 1.57 ms with this one (python -m bench.floor). Sync workers would need one
+# process (~68 MB) per concurrent request, each blocked for the whole model call, and a
+# buffering proxy against slow clients; gevent workers need gRPC's gevent mode and
+# monkey-patching. gthread keeps requests in flight while they wait on the model server.
 worker_class = "serving.gateway.gunicorn_worker.GatewayWorker"  # gthread, hardened
 timeout = math.ceil(_settings.worker_timeout_seconds)
 graceful_timeout = math.ceil(_settings.graceful_timeout_seconds)
