@@ -99,6 +99,19 @@ def post_fork(server, worker):
         wsgi.app.extensions["gateway"].backend.close()
 
 
+def post_worker_init(worker):
+    """Freeze the objects of the loaded app out of the garbage collector's sight.
+
+    Parsing a large body allocates enough lists to trigger collections, and each
+    older-generation one would walk every object Flask, numpy and gRPC created at import:
+    32 instances of 28x28 cost a third less CPU per request with them frozen (issue 6).
+    Objects created later are collected as usual.
+    """
+    import gc
+
+    gc.freeze()
+
+
 def child_exit(server, worker):
     """Discard the live gauges of a worker that exited."""
     from prometheus_client import multiprocess
