@@ -213,16 +213,18 @@ def _fast_batch(instances: list, spec: InputSpec, shape: tuple[int, ...]) -> np.
     """
     dims = [len(instances)]
     level: list = instances
-    while True:
-        kinds = set(map(type, level))
-        if kinds != {list}:
-            break
-        lengths = set(map(len, level))
-        if len(lengths) != 1 or len(dims) > len(shape):
-            return None
-        dims.append(lengths.pop())
-        level = list(itertools.chain.from_iterable(level))
-    if not kinds <= _NUMBER_TYPES:
+    try:
+        while level and type(level[0]) is list:
+            # len() of a number raises; a string or object of the right length beside the
+            # lists is flattened into keys or characters, which the leaf check refuses.
+            lengths = set(map(len, level))
+            if len(lengths) != 1 or len(dims) > len(shape):
+                return None
+            dims.append(lengths.pop())
+            level = list(itertools.chain.from_iterable(level))
+    except TypeError:
+        return None
+    if not set(map(type, level)) <= _NUMBER_TYPES:
         return None
     inner = tuple(dims[1:])
     size = math.prod(shape)
