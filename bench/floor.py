@@ -67,15 +67,21 @@ TF_CALL = textwrap.dedent(
     import sys, time, numpy as np, tensorflow as tf
     from contract import load_metadata
     from pathlib import Path
+    from serving.model_server.servable import SessionOptions, load_servable
     d = Path(sys.argv[1]); meta = load_metadata(d)
     f = tf.saved_model.load(str(d)).signatures["serving_default"]
+    s = load_servable("digits", 1, d, SessionOptions(1, 1))
     for n in (1, 32):
         x = np.zeros((n, *[int(s) for s in meta.input.shape]), np.float32)
-        call = lambda: f(**{meta.input.name: tf.convert_to_tensor(x)})["probabilities"].numpy()
-        for _ in range(200): call()
-        t = time.process_time()
-        for _ in range(int(sys.argv[2])): call()
-        print(n, (time.process_time() - t) / int(sys.argv[2]) * 1000)
+        calls = {
+            "eager": lambda: f(**{meta.input.name: tf.convert_to_tensor(x)})["probabilities"].numpy(),
+            "session": lambda: s.run("serving_default", {meta.input.name: x}, ["probabilities"]),
+        }
+        for kind, call in calls.items():
+            for _ in range(200): call()
+            t = time.process_time()
+            for _ in range(int(sys.argv[2])): call()
+            print(kind, n, (time.process_time() - t) / int(sys.argv[2]) * 1000)
     """
 )
 
@@ -175,13 +181,14 @@ def grpc_round_trip(scratch: Path, n: int) -> tuple[float, float]:
         proc.wait(10)
 
 
-def tf_call(version_dir: Path, scratch: Path, n: int) -> dict[int, float]:
-    """CPU ms of one `serving_default` call with 1 and with 32 instances."""
+def tf_call(version_dir: Path, scratch: Path, n: int) -> dict[tuple[str, int], float]:
+    """CPU ms of one `serving_default` run with 1 and with 32 instances: called eagerly
+    (the in-process baseline) and as a Session callable (the model server, as TF Serving)."""
     (scratch / "floor_tf.py").write_text(TF_CALL)
     out = subprocess.run([sys.executable, str(scratch / "floor_tf.py"), str(version_dir), str(n)], cwd=ROOT,
                          env={**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"},
                          capture_output=True, text=True, check=True).stdout
-    return {int(a): float(b) for a, b in (line.split() for line in out.splitlines() if line.strip())}
+    return {(k, int(n)): float(ms) for k, n, ms in (line.split() for line in out.splitlines() if line.strip())}
 
 
 def main() -> int:
@@ -213,11 +220,13 @@ def main() -> int:
         ("gateway application work (parse, validate, normalize, decode, metrics, access log)", ours, "a", ""),
         ("gRPC client: TFServingClient.predict (Python)", client_ms, "a", ""),
         ("gRPC server: a Python Predict that returns at once", server_ms, "a", ""),
-        ("SavedModel `serving_default` call, 1 instance", tf_ms[1], "a (once per batch)", "c"),
-        ("SavedModel `serving_default` call, 32 instances", tf_ms[32], "", ""),
+        ("`serving_default` as a Session callable (model server), 1 instance", tf_ms["session", 1], "a (once per batch)", ""),
+        ("`serving_default` as a Session callable, 32 instances", tf_ms["session", 32], "", ""),
+        ("`serving_default` called eagerly (in-process baseline), 1 instance", tf_ms["eager", 1], "", "c"),
+        ("`serving_default` called eagerly, 32 instances", tf_ms["eager", 32], "", ""),
     ]
-    a_total = gw_worker + ours + client_ms + server_ms + tf_ms[1]
-    c_total = sync_worker + tf_ms[1]
+    a_total = gw_worker + ours + client_ms + server_ms + tf_ms["session", 1]
+    c_total = sync_worker + tf_ms["eager", 1]
     lines = [
         "# The floor: CPU per request, piece by piece (`python -m bench.floor`)",
         "",

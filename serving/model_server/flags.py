@@ -37,6 +37,9 @@ class ServerOptions:
     log_level: str = "INFO"
     # --enable_batching (with --batching_parameters_file): None means no batching.
     batching: BatchingOptions | None = None
+    # TensorFlow's thread pools for running models (0: TensorFlow's choice).
+    tensorflow_intra_op_parallelism: int = 0
+    tensorflow_inter_op_parallelism: int = 0
 
     @property
     def max_threads(self) -> int:
@@ -123,6 +126,18 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="BatchingParameters in text format (e.g. serving/tfserving/batching.config)",
     )
+    p.add_argument(
+        "--tensorflow_intra_op_parallelism",
+        type=int,
+        default=0,
+        help="threads within one TensorFlow op (0: TensorFlow's choice)",
+    )
+    p.add_argument(
+        "--tensorflow_inter_op_parallelism",
+        type=int,
+        default=0,
+        help="TensorFlow ops run at once (0: TensorFlow's choice)",
+    )
     return p
 
 
@@ -144,6 +159,8 @@ def parse_args(argv: list[str] | None = None) -> ServerOptions:
         parser.error("--max_num_load_retries and --load_retry_interval_micros must be >= 0")
     if ns.grpc_max_threads < 0:
         parser.error("--grpc_max_threads must be >= 0")
+    if ns.tensorflow_intra_op_parallelism < 0 or ns.tensorflow_inter_op_parallelism < 0:
+        parser.error("--tensorflow_intra_op_parallelism and --tensorflow_inter_op_parallelism must be >= 0")
     if not ns.model_name:
         parser.error("--model_name must not be empty")
     batching = None
@@ -173,4 +190,6 @@ def parse_args(argv: list[str] | None = None) -> ServerOptions:
         grpc_channel_arguments=ns.grpc_channel_arguments,
         log_level=ns.log_level,
         batching=batching,
+        tensorflow_intra_op_parallelism=ns.tensorflow_intra_op_parallelism,
+        tensorflow_inter_op_parallelism=ns.tensorflow_inter_op_parallelism,
     )

@@ -28,17 +28,24 @@ log = logging.getLogger("serving.model_server")
 MAX_MESSAGE_BYTES = 2**31 - 1
 
 
-def default_loader(enable_warmup: bool = True, scheduler: BatchScheduler | None = None) -> Loader:
+def default_loader(
+    enable_warmup: bool = True,
+    scheduler: BatchScheduler | None = None,
+    intra_op_parallelism: int = 0,
+    inter_op_parallelism: int = 0,
+) -> Loader:
     """Load a SavedModel version and, if asked, replay its warm-up requests; with a
     scheduler, its Predict runs are batched (after the warm-up, which runs unbatched)."""
 
     def load(name: str, version: int, path: Path):
         # TensorFlow is imported on the first load, so that bad flags or a bad config
         # are reported at once.
-        from serving.model_server.servable import load_servable
+        from serving.model_server.servable import SessionOptions, load_servable
         from serving.model_server.warmup import run_warmup
 
-        servable = load_servable(name, version, path)
+        servable = load_servable(
+            name, version, path, SessionOptions(intra_op_parallelism, inter_op_parallelism)
+        )
         if enable_warmup:
             run_warmup(servable)
         return BatchingServable(servable, scheduler) if scheduler is not None else servable
@@ -53,7 +60,13 @@ class ModelServer:
         self.options = options
         self.scheduler = BatchScheduler(options.batching) if options.batching is not None else None
         self.manager = Manager(
-            loader or default_loader(options.enable_model_warmup, self.scheduler),
+            loader
+            or default_loader(
+                options.enable_model_warmup,
+                self.scheduler,
+                options.tensorflow_intra_op_parallelism,
+                options.tensorflow_inter_op_parallelism,
+            ),
             poll_interval=options.file_system_poll_wait_seconds,
             max_num_load_retries=options.max_num_load_retries,
             load_retry_interval=options.load_retry_interval_micros / 1e6,

@@ -20,6 +20,7 @@ def test_defaults_are_tf_servings():
     assert options.load_retry_interval_micros == 60_000_000
     assert options.enable_model_warmup is True
     assert options.max_threads >= 4
+    assert (options.tensorflow_intra_op_parallelism, options.tensorflow_inter_op_parallelism) == (0, 0)
 
 
 def test_both_flag_forms_and_every_flag():
@@ -30,8 +31,10 @@ def test_both_flag_forms_and_every_flag():
             "--load_retry_interval_micros=1000", "--enable_model_warmup=false",
             "--grpc_max_threads=3", "--grpc_bind_address=0.0.0.0",
             "--grpc_channel_arguments=grpc.max_concurrent_streams=10,grpc.primary_user_agent=x",
+            "--tensorflow_intra_op_parallelism=1", "--tensorflow_inter_op_parallelism", "2",
         ]
     )
+    assert (options.tensorflow_intra_op_parallelism, options.tensorflow_inter_op_parallelism) == (1, 2)
     assert options.port == 9000
     assert (options.model_name, options.model_base_path) == ("digits", Path("/m/digits"))
     assert options.file_system_poll_wait_seconds == 0.5
@@ -57,6 +60,8 @@ def test_both_flag_forms_and_every_flag():
         (["--model_base_path=b", "--grpc_channel_arguments=novalue"], "expected key=value"),
         (["--model_base_path=b", "--rest_api_port=8501"], "unrecognized arguments"),
         (["--model_base_path=b", "--model_name="], "--model_name must not be empty"),
+        (["--model_base_path=b", "--tensorflow_intra_op_parallelism=-1"], "must be >= 0"),
+        (["--model_base_path=b", "--tensorflow_inter_op_parallelism=-2"], "must be >= 0"),
     ],
 )
 def test_bad_flags_exit_2_with_one_line(capsys, argv, fragment):
