@@ -24,6 +24,7 @@ import orjson
 from protogen.contract.serving_metadata_pb2 import InputSpec
 from serving.gateway import images
 from serving.gateway.errors import BadRequest
+from serving.gateway.numeric_json import NumericInstances, parse_numeric_body
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 _NUMBER_TYPES = frozenset({int, float})
@@ -32,9 +33,13 @@ PREDICT_FIELDS = ("instances", "top_k")
 
 @dataclass(frozen=True)
 class PredictBody:
-    """A validated `POST …:predict` body, before the model's input spec is applied."""
+    """A validated `POST …:predict` body, before the model's input spec is applied.
 
-    instances: list
+    `instances` is the parsed JSON list, or for a plain numeric batch the values as read
+    by the fast path (`numeric_json`); `to_raw_batch` takes either.
+    """
+
+    instances: list | NumericInstances
     top_k: int | None
 
 
@@ -50,6 +55,9 @@ def parse_json(body: bytes) -> Any:
 
 def parse_predict_body(body: bytes, max_instances: int) -> PredictBody:
     """Check the shape of a predict body: `{"instances": [...], "top_k": k?}`."""
+    fast = parse_numeric_body(body)
+    if fast is not None and len(fast[0]) <= max_instances:
+        return PredictBody(*fast)
     doc = parse_json(body)
     if not isinstance(doc, dict):
         raise BadRequest(f'request body: expected a JSON object with "instances", got {json_type(doc)}')
@@ -78,9 +86,16 @@ def check_instance_count(instances: Any, field: str, max_instances: int) -> list
     return instances
 
 
-def to_raw_batch(instances: list, spec: InputSpec, max_image_pixels: int) -> np.ndarray:
+def to_raw_batch(
+    instances: list | NumericInstances, spec: InputSpec, max_image_pixels: int
+) -> np.ndarray:
     """The instances as one float64 array of shape (n, *spec.shape), in raw units."""
     shape = tuple(int(d) for d in spec.shape)
+    if isinstance(instances, NumericInstances):
+        batch = _fit_batch(instances.values, spec, shape)
+        if batch is not None:
+            return batch
+        instances = instances.to_list()  # a misfit: the per-instance path names it
     if all(isinstance(inst, list) for inst in instances):
         batch = _fast_batch(instances, spec, shape)
         if batch is not None:
@@ -226,20 +241,33 @@ def _fast_batch(instances: list, spec: InputSpec, shape: tuple[int, ...]) -> np.
         return None
     if not set(map(type, level)) <= _NUMBER_TYPES:
         return None
-    inner = tuple(dims[1:])
-    size = math.prod(shape)
-    if not (
-        inner == shape
-        or inner == (size,)
-        or (_one_channel_image(spec) and inner == shape[:-1])
-    ):
+    if not _batch_fits(tuple(dims[1:]), spec, shape):
         return None
     try:
         arr = np.array(level, dtype=np.float64).reshape(dims)
     except OverflowError:  # an integer beyond float64: the slow path names it
         return None
+    return _fit_batch(arr, spec, shape)
+
+
+def _fit_batch(arr: np.ndarray, spec: InputSpec, shape: tuple[int, ...]) -> np.ndarray | None:
+    """A rectangular batch (n, *dims as sent) as (n, *shape), or None if the dims do not fit.
+
+    Raises BadRequest for a value outside the float32 range, indexed as sent.
+    """
+    if not _batch_fits(arr.shape[1:], spec, shape):
+        return None
     check_float32_range(arr, "instances")
-    return arr.reshape((len(instances), *shape))
+    return arr.reshape((len(arr), *shape))
+
+
+def _batch_fits(inner: tuple[int, ...], spec: InputSpec, shape: tuple[int, ...]) -> bool:
+    """The instance shapes `fit_shape` accepts: exact, flat of the same size, or H×W."""
+    return (
+        inner == shape
+        or inner == (math.prod(shape),)
+        or (_one_channel_image(spec) and inner == shape[:-1])
+    )
 
 
 def _contains_bool(value: list, ndim: int) -> bool:

@@ -14,14 +14,17 @@ from contract import normalize
 from protogen.contract.serving_metadata_pb2 import ServingMetadata
 from serving.gateway.errors import BadRequest
 from serving.gateway.instances import to_raw_batch
+from serving.gateway.numeric_json import NumericInstances
 
 # Normalized values beyond this many scales from the training data cannot be meant;
 # refusing them keeps float32 overflow (inf/NaN probabilities) away from the model.
 MAX_NORMALIZED = 1e6
 
 
-def prepare_instances(instances: list, meta: ServingMetadata, max_image_pixels: int) -> np.ndarray:
-    """`instances` of a predict body as the normalized float32 batch (n, *input shape)."""
+def prepare_instances(
+    instances: list | NumericInstances, meta: ServingMetadata, max_image_pixels: int
+) -> np.ndarray:
+    """`instances` of a predict body (either form) as the normalized float32 batch (n, *shape)."""
     raw = to_raw_batch(instances, meta.input, max_image_pixels)
     return normalize_checked(raw, meta, lambda i: f"instances[{i}]")
 
