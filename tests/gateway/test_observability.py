@@ -86,3 +86,72 @@ def test_prediction_metrics(client):
     assert sample(client, "gateway_model_version", model="digits") == 1
     assert sample(client, "gateway_backend_duration_seconds_count", call="predict", outcome="ok") == backend_before + 1
     assert sample(client, "gateway_request_duration_seconds_count", route="/v1/models/<model:name>:predict") > 0
+
+
+# -- the access line written without the logging machinery ----------------------------------
+
+ACCESS_FIELDS = [
+    "ts", "level", "logger", "msg", "request_id", "method", "path", "route", "status", "duration_ms",
+    "bytes_in", "bytes_out", "model", "model_version", "remote_addr", "user_agent",
+]
+
+
+@pytest.fixture
+def direct_log(app, monkeypatch):
+    """The gateway logger with only its own stderr handler, as in production (pytest adds its own)."""
+    from serving.gateway import observability
+
+    gateway_log = logging.getLogger("serving.gateway")
+    ours = [h for h in gateway_log.handlers if isinstance(h, observability._StderrHandler)]
+    monkeypatch.setattr(gateway_log, "handlers", ours)
+    assert observability._direct_handler() is ours[0]
+    return ours[0]
+
+
+def test_the_direct_line_is_the_one_logging_would_write(direct_log, monkeypatch, capsys):
+    import time
+
+    from serving.gateway import observability
+
+    monkeypatch.setattr(time, "time", lambda: 1767225599.9876)
+    fields = {
+        "request_id": "r-1", "method": "POST", "path": "/v1/models/dïgits:predict", "route": "<unmatched>",
+        "status": 404, "duration_ms": 0.123, "bytes_in": 0, "bytes_out": 52, "model": None,
+        "model_version": None, "remote_addr": None, "user_agent": 'quote" and \\ slash',
+    }
+    observability._write_access_line(direct_log, fields)
+    written = capsys.readouterr().err
+    record = observability.access_log.makeRecord(
+        "serving.gateway.access", logging.INFO, "", 0, "request", (), None, extra=fields
+    )
+    assert written == direct_log.format(record) + "\n"
+    assert json.loads(written)["ts"] == "2025-12-31T23:59:59.987Z"
+
+
+def test_a_predict_writes_one_access_line_directly(client, direct_log, capsys):
+    response = client.post(
+        "/v1/models/digits:predict", json={"instances": [ROW]},
+        headers={"X-Request-ID": "direct-1", "User-Agent": "probe/1.0"},
+    )
+    lines = [json.loads(x) for x in capsys.readouterr().err.splitlines() if "serving.gateway.access" in x]
+    (line,) = lines
+    assert list(line) == ACCESS_FIELDS
+    assert (line["request_id"], line["method"], line["status"]) == ("direct-1", "POST", 200)
+    assert (line["path"], line["route"]) == ("/v1/models/digits:predict", "/v1/models/<model:name>:predict")
+    assert (line["model"], line["model_version"], line["user_agent"]) == ("digits", "1", "probe/1.0")
+    assert line["bytes_in"] == int(response.request.headers["Content-Length"])
+    assert line["bytes_out"] == len(response.get_data())
+    assert line["remote_addr"] == "127.0.0.1" and line["duration_ms"] >= 0
+
+
+def test_another_handler_or_a_filter_gets_the_record(direct_log, monkeypatch):
+    from serving.gateway import observability
+
+    monkeypatch.setattr(observability.access_log, "filters", [lambda record: True])
+    assert observability._direct_handler() is None
+    monkeypatch.setattr(observability.access_log, "filters", [])
+    monkeypatch.setattr(direct_log, "level", logging.WARNING)
+    assert observability._direct_handler() is None
+    monkeypatch.setattr(direct_log, "level", logging.NOTSET)
+    monkeypatch.setattr(logging.getLogger("serving.gateway"), "handlers", [direct_log, logging.NullHandler()])
+    assert observability._direct_handler() is None
