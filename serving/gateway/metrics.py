@@ -69,17 +69,53 @@ def render() -> tuple[bytes, str]:
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
 
+# `labels(...)` validates and looks up its child under a lock on every call; the children
+# of the label values seen so far are kept here instead (label values are bounded, see
+# above, and prometheus_client keeps every child anyway). Bounded all the same, in case.
+_CHILD_CACHE_LIMIT = 4096
+_request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+_prediction_children: dict[tuple[str, int], tuple[Any, Any, Any]] = {}
+_backend_children: dict[tuple[str, str], Any] = {}
+
+
+def _remember(cache: dict, key: Any, children: Any) -> Any:
+    if len(cache) < _CHILD_CACHE_LIMIT:
+        cache[key] = children
+    return children
+
+
 def record_request(method: str, route: str, status: int, seconds: float) -> None:
     """Count one answered HTTP request."""
-    REQUESTS.labels(method, route, str(status)).inc()
-    REQUEST_LATENCY.labels(method, route).observe(seconds)
+    key = (method, route, status)
+    children = _request_children.get(key)
+    if children is None:
+        children = _remember(_request_children, key, (
+            REQUESTS.labels(method, route, str(status)), REQUEST_LATENCY.labels(method, route)
+        ))
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 def record_prediction(model: str, version: int, instances: int) -> None:
     """Count a successful prediction of `instances` by `model` version `version`."""
-    INSTANCES.labels(model).observe(instances)
-    PREDICTIONS.labels(model, str(version)).inc(instances)
-    MODEL_VERSION.labels(model).set(version)
+    key = (model, version)
+    children = _prediction_children.get(key)
+    if children is None:
+        children = _remember(_prediction_children, key, (
+            INSTANCES.labels(model), PREDICTIONS.labels(model, str(version)), MODEL_VERSION.labels(model)
+        ))
+    children[0].observe(instances)
+    children[1].inc(instances)
+    children[2].set(version)
+
+
+def observe_backend(call: str, outcome: str, seconds: float) -> None:
+    """Time one call to the model server."""
+    key = (call, outcome)
+    child = _backend_children.get(key)
+    if child is None:
+        child = _remember(_backend_children, key, BACKEND_LATENCY.labels(call, outcome))
+    child.observe(seconds)
 
 
 class InstrumentedBackend:
@@ -122,4 +158,4 @@ class InstrumentedBackend:
             outcome = "error"
             raise
         finally:
-            BACKEND_LATENCY.labels(call, outcome).observe(time.perf_counter() - start)
+            observe_backend(call, outcome, time.perf_counter() - start)
