@@ -65,7 +65,8 @@ def decode(outputs: Mapping[str, np.ndarray], meta: ServingMetadata, batch: int)
             f"for {len(labels)} labels"
         )
     probs = probs.astype(np.float32, copy=False)
-    if not np.all((probs >= -_SLACK) & (probs <= 1 + _SLACK)):
+    # Two reductions, no temporaries; a NaN fails a comparison either way.
+    if not (probs.size == 0 or (probs.min() >= -_SLACK and probs.max() <= 1 + _SLACK)):
         raise BackendBadResponse(f"the model answered {name!r} values that are not probabilities")
     if meta.output.activation == OutputSpec.SIGMOID:
         if units != 1 or len(labels) != 2:
@@ -77,7 +78,7 @@ def decode(outputs: Mapping[str, np.ndarray], meta: ServingMetadata, batch: int)
         if units != len(labels):
             raise BackendBadResponse(f"the model answered {units} units for {len(labels)} labels")
         class_probs = probs
-        index = np.argmax(probs, axis=1).astype(np.int64)
+        index = probs.argmax(axis=1).astype(np.int64, copy=False)
     return Decoded(probs, class_probs, index, labels)
 
 
