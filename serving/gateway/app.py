@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, request
+from flask.sessions import NullSession, SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 from werkzeug.routing import BaseConverter
 
@@ -34,6 +35,40 @@ class ModelNameConverter(BaseConverter):
     regex = r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}"
 
 
+class _NoSessions(SecureCookieSessionInterface):
+    """The gateway keeps no sessions (it has no secret key): every request gets the same
+    read-only null session instead of a new one."""
+
+    _null = NullSession()
+
+    def open_session(self, app: Flask, request: object) -> NullSession:
+        """The shared null session."""
+        return self._null
+
+
+class GatewayFlask(Flask):
+    """Flask without two per-request costs the gateway has no use for: a session object
+    per request, and asking for every hook and view whether it is a coroutine function."""
+
+    session_interface = _NoSessions()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._sync: dict = {}
+
+    def ensure_sync(self, func):
+        """Flask.ensure_sync, remembered per callable (hooks and views do not change)."""
+        try:
+            return self._sync[func]
+        except KeyError:
+            wrapped = super().ensure_sync(func)
+            if len(self._sync) < 1024:
+                self._sync[func] = wrapped
+            return wrapped
+        except TypeError:  # an unhashable callable
+            return super().ensure_sync(func)
+
+
 def create_app(settings: Settings | None = None, backend: Backend | None = None) -> Flask:
     """Build the gateway app: settings from GATEWAY_* unless given, TF Serving's gRPC
     client on `settings.backend_address` unless a backend is injected."""
@@ -47,7 +82,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
         resolver.status, settings.model_root, settings.models, settings.ready_timeout_seconds
     )
 
-    app = Flask(__name__)
+    app = GatewayFlask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.url_map.converters["model"] = ModelNameConverter
     app.extensions[EXTENSION] = GatewayState(
@@ -59,9 +94,11 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
 
     observability.install(app)
 
-    @app.before_request
-    def _authenticate() -> None:
-        auth.check(request, settings.api_keys)
+    if settings.api_keys:  # frozen settings: without keys the check would always pass
+
+        @app.before_request
+        def _authenticate() -> None:
+            auth.check(request, settings.api_keys)
 
     _register_error_handlers(app, settings)
 

@@ -155,3 +155,15 @@ def test_another_handler_or_a_filter_gets_the_record(direct_log, monkeypatch):
     monkeypatch.setattr(direct_log, "level", logging.NOTSET)
     monkeypatch.setattr(logging.getLogger("serving.gateway"), "handlers", [direct_log, logging.NullHandler()])
     assert observability._direct_handler() is None
+
+
+def test_fresh_ids_are_uuid4_hex():
+    import uuid
+
+    from serving.gateway.observability import new_request_id
+
+    ids = [new_request_id() for _ in range(200)]
+    assert len(set(ids)) == 200
+    for rid in ids:
+        parsed = uuid.UUID(hex=rid)
+        assert (parsed.version, parsed.variant, parsed.hex) == (4, uuid.RFC_4122, rid)
