@@ -43,6 +43,13 @@ _NUMPY_BY_DTYPE: dict[int, np.dtype] = {
 _DTYPE_BY_KIND: dict[tuple[str, int], int] = {
     (np_dtype.kind, np_dtype.itemsize): dt for dt, np_dtype in _NUMPY_BY_DTYPE.items()
 }
+# The hot path's lookups, done once: the wire dtypes themselves and their native order.
+_DTYPE_BY_NUMPY: dict[np.dtype, int] = {
+    np_dtype: dt for dt, np_dtype in _NUMPY_BY_DTYPE.items() if np_dtype.isnative
+}
+_NATIVE_BY_DTYPE: dict[int, np.dtype] = {
+    dt: np_dtype.newbyteorder("=") for dt, np_dtype in _NUMPY_BY_DTYPE.items()
+}
 
 # Which repeated field carries the values of each DataType (TensorFlow's choice).
 _VAL_FIELD: dict[int, str] = {
@@ -95,8 +102,8 @@ def shape_of(proto: tensor_pb2.TensorProto) -> tuple[int, ...]:
     shape = proto.tensor_shape
     if shape.unknown_rank:
         raise TensorError("tensor has unknown rank")
-    dims = tuple(d.size for d in shape.dim)
-    if any(d < 0 for d in dims):
+    dims = tuple([d.size for d in shape.dim])
+    if dims and min(dims) < 0:
         raise TensorError(f"tensor shape {list(dims)} has a negative dimension")
     return dims
 
@@ -104,14 +111,19 @@ def shape_of(proto: tensor_pb2.TensorProto) -> tuple[int, ...]:
 def fill_tensor_proto(proto: tensor_pb2.TensorProto, array: np.ndarray | Sequence) -> tensor_pb2.TensorProto:
     """Write `array` into `proto` (e.g. `request.inputs["pixels"]`, no extra copy); return it."""
     array = np.asarray(array)
-    dt = data_type(array.dtype)
+    dt = _DTYPE_BY_NUMPY.get(array.dtype)
+    if dt is None:
+        dt = data_type(array.dtype)
     proto.dtype = dt
-    proto.tensor_shape.dim.extend(proto.tensor_shape.Dim(size=int(d)) for d in array.shape)
+    dims = proto.tensor_shape.dim
+    for d in array.shape:  # add() per dimension: no Dim message built and copied
+        dims.add(size=d)
     if dt == types_pb2.DT_STRING:
         proto.string_val.extend(_as_bytes(v) for v in array.reshape(-1).tolist())
     else:
         wire = _NUMPY_BY_DTYPE[dt]
-        proto.tensor_content = np.ascontiguousarray(array, dtype=wire).tobytes()
+        # tobytes() writes row-major order whatever the strides: one copy.
+        proto.tensor_content = (array if array.dtype == wire else array.astype(wire)).tobytes()
     return proto
 
 
@@ -134,15 +146,15 @@ def to_ndarray(proto: tensor_pb2.TensorProto, *, copy: bool = True) -> np.ndarra
         values = np.empty(len(proto.string_val), dtype=object)
         values[:] = list(proto.string_val)
         return _fit(values, shape, count, np_dtype)
-    if proto.tensor_content:
-        content = proto.tensor_content
+    content = proto.tensor_content
+    if content:
         if len(content) != count * np_dtype.itemsize:
             raise TensorError(
                 f"tensor_content has {len(content)} bytes, shape {list(shape)} of "
                 f"{dtype_name(dt)} needs {count * np_dtype.itemsize}"
             )
         array = np.frombuffer(content, dtype=np_dtype).reshape(shape)
-        return array.astype(np_dtype.newbyteorder("="), copy=copy)
+        return array.astype(_NATIVE_BY_DTYPE[dt], copy=copy)
     field = getattr(proto, _VAL_FIELD[dt])
     if dt == types_pb2.DT_HALF:
         values = np.array(field, dtype=np.uint16).view(np.float16)
