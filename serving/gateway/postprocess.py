@@ -21,6 +21,9 @@ from serving.gateway.errors import BackendBadResponse, BadRequest
 
 DEFAULT_OUTPUT = "probabilities"
 _SLACK = 1e-4  # float32 rounding of a softmax/sigmoid may leave [0, 1] by a few ulps
+# The bounds as float32 compares them, for the same check on Python floats.
+_LOW, _HIGH = float(np.float32(-_SLACK)), float(np.float32(1 + _SLACK))
+_SMALL = 64  # up to this many values, Python's comparisons beat numpy's per-call overhead
 
 
 @dataclass(frozen=True)
@@ -65,8 +68,7 @@ def decode(outputs: Mapping[str, np.ndarray], meta: ServingMetadata, batch: int)
             f"for {len(labels)} labels"
         )
     probs = probs.astype(np.float32, copy=False)
-    # Two reductions, no temporaries; a NaN fails a comparison either way.
-    if not (probs.size == 0 or (probs.min() >= -_SLACK and probs.max() <= 1 + _SLACK)):
+    if not _all_probabilities(probs):
         raise BackendBadResponse(f"the model answered {name!r} values that are not probabilities")
     if meta.output.activation == OutputSpec.SIGMOID:
         if units != 1 or len(labels) != 2:
@@ -80,6 +82,13 @@ def decode(outputs: Mapping[str, np.ndarray], meta: ServingMetadata, batch: int)
         class_probs = probs
         index = probs.argmax(axis=1).astype(np.int64, copy=False)
     return Decoded(probs, class_probs, index, labels)
+
+
+def _all_probabilities(probs: np.ndarray) -> bool:
+    """Every value within [-_SLACK, 1 + _SLACK] as float32 compares them; NaN never is."""
+    if probs.size <= _SMALL:
+        return all(_LOW <= v <= _HIGH for v in probs.ravel().tolist())
+    return bool(probs.min() >= -_SLACK and probs.max() <= 1 + _SLACK)
 
 
 def predictions(decoded: Decoded, top_k: int | None) -> list[dict[str, Any]]:

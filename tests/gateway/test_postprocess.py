@@ -82,3 +82,19 @@ def test_nonsense_from_the_backend_is_502(outputs, batch, message):
 def test_a_sigmoid_model_answering_two_units_is_502():
     with pytest.raises(BackendBadResponse, match="expected \\[1, 1\\]"):
         decode(probs([0.3, 0.7]), SIGMOID, 1)
+
+
+@pytest.mark.parametrize("size", [10, 640])  # the small (Python) and the large (numpy) check
+def test_the_probability_range_check_is_float32s_at_both_sizes(size):
+    from serving.gateway.postprocess import _all_probabilities
+
+    edge_low, edge_high = np.float32(-1e-4), np.float32(1 + 1e-4)
+    below = np.nextafter(edge_low, np.float32(-1))
+    above = np.nextafter(edge_high, np.float32(2))
+    for value, ok in [(edge_low, True), (edge_high, True), (below, False), (above, False),
+                      (np.float32("nan"), False), (np.float32("inf"), False), (np.float32(0.5), True)]:
+        probs = np.full(size, 0.5, np.float32)
+        probs[size // 2] = value
+        expected = bool(np.all((probs >= -1e-4) & (probs <= 1 + 1e-4)))  # the numpy definition
+        assert expected == ok
+        assert _all_probabilities(probs.reshape(-1, 10)) is ok
