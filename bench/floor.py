@@ -96,13 +96,19 @@ def _cpu_per_call(fn, n: int, warmup: int = 200) -> float:
 
 
 def http_floor(worker_args: list[str], body: Path, scratch: Path, models_dir: Path, seconds: float) -> float:
-    """Server CPU ms per request of gunicorn + the minimal Flask app, wrk at concurrency 1."""
+    """Server CPU ms per request of the minimal Flask app, wrk at concurrency 1: under
+    gunicorn with `worker_args`, or under granian (a Rust HTTP server) if they are ["granian"]."""
     (scratch / "floor_minimal_app.py").write_text(MINIMAL_APP)
     port = servers.free_port()
     # The gateway's worker reads GATEWAY_* settings, which need an existing model root.
     env = {"PYTHONPATH": f"{scratch}{os.pathsep}{ROOT}", "GATEWAY_MODEL_ROOT": str(models_dir)}
-    cmd = [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "-w", "1", *worker_args,
-           "--log-level", "warning", "floor_minimal_app:app"]
+    if worker_args == ["granian"]:
+        cmd = [sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1",
+               "--port", str(port), "--workers", "1", "--blocking-threads", "4",
+               "--log-level", "warning", "floor_minimal_app:app"]
+    else:
+        cmd = [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "-w", "1", *worker_args,
+               "--log-level", "warning", "floor_minimal_app:app"]
     srv = servers.launch("floor_http", cmd, port, env, scratch / "logs")
     try:
         servers.wait_http(srv, "/v1/models/digits:predict", body.read_bytes(), timeout=120)
@@ -210,6 +216,7 @@ def main() -> int:
     info = machine()
     gw_worker = http_floor(["-k", "serving.gateway.gunicorn_worker.GatewayWorker", "--threads", "4"], body, scratch, models_dir, 5)
     sync_worker = http_floor(["-k", "sync"], body, scratch, models_dir, 5)
+    granian = http_floor(["granian"], body, scratch, models_dir, 5)
     app_full, app_minimal = gateway_app(models_dir, body.read_bytes(), 2000)
     client_ms, server_ms = grpc_round_trip(scratch, 3000)
     tf_ms = tf_call(version_dir, scratch, 2000)
@@ -217,6 +224,7 @@ def main() -> int:
     rows = [
         ("gunicorn (gateway's worker, 4 threads) + minimal Flask app", gw_worker, "a", ""),
         ("gunicorn (sync worker) + minimal Flask app", sync_worker, "", "c"),
+        ("granian (Rust HTTP, WSGI, 4 threads) + minimal Flask app: not used, for comparison", granian, "", ""),
         ("gateway application work (parse, validate, normalize, decode, metrics, access log)", ours, "a", ""),
         ("gRPC client: TFServingClient.predict (Python)", client_ms, "a", ""),
         ("gRPC server: a Python Predict that returns at once", server_ms, "a", ""),

@@ -258,6 +258,56 @@ def plot(results: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+README_START = "<!-- make bench: start -->"
+README_END = "<!-- make bench: end -->"
+
+
+def headline(results: dict[str, Any]) -> str:
+    """The README's table: per cell, instances/s and p99 of (a), (c) and (d), and the ratios."""
+    m = results["machine"]
+    by = index(results["cells"])
+    ratio_by = {(r["model"], r["concurrency"], r["instances"]): r for r in results["ratios"]}
+    lines = [
+        (
+            f"Measured by `make bench` on {m['nproc']} CPUs ({m['cpu_model']}), Python {m['python']}, "
+            f"TensorFlow {m.get('tensorflow', '?')}, load generator on the same machine; commit "
+            f"{m.get('commit', '?')}, {results['finished_at'][:10]}. Medians of "
+            f"{results['config']['repeats']} run(s) of {results['config']['duration_seconds']:g} s; "
+            "full table: [bench/results.md](bench/results.md)."
+        ),
+        "",
+        "| model | conc. | inst./req | (a) gateway inst/s | (b) backend alone | (c) in-process | (d) tutorial "
+        "| a vs c | a vs d | p99 ms (a / c) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    keys = sorted({cell_key(c) for c in results["cells"]})
+    for key in keys:
+        med = {s: by[(s, key)] for s in "abcd" if (s, key) in by}
+        r = ratio_by.get(key, {})
+
+        def ips(server: str) -> str:
+            return f"{med[server]['instances_per_second']:,.0f}" if server in med else "-"
+
+        p99 = " / ".join(f"{med[s]['p99_ms']:.0f}" if s in med else "-" for s in "ac")
+        lines.append(
+            f"| {key[0]} | {key[1]} | {key[2]} | {ips('a')} | {ips('b')} | {ips('c')} | {ips('d')} | "
+            f"{_ratio(r.get('vs_c'))} | {_ratio(r.get('vs_d'))} | {p99} |"
+        )
+    lines += ["", "```"] + [t["line"] for t in results["targets"]] + ["```"]
+    return "\n".join(lines)
+
+
+def update_readme(readme: Path, results: dict[str, Any]) -> bool:
+    """Replace the text between the README's bench markers by `headline`; False if absent."""
+    text = readme.read_text(encoding="utf-8")
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        return False
+    body = f"{README_START}\n{headline(results)}\n{README_END}"
+    readme.write_text(text[:start] + body + text[end + len(README_END):], encoding="utf-8")
+    return True
+
+
 def write_outputs(results: dict[str, Any], results_dir: Path) -> list[Path]:
     """Write results.json, results.md and results.png into `results_dir`."""
     results_dir.mkdir(parents=True, exist_ok=True)

@@ -302,6 +302,8 @@ def main() -> int:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
     paths = report.write_outputs(results, cfg.results_dir)
+    if cfg.results_dir == ROOT / "bench" and report.update_readme(ROOT / "README.md", results):
+        paths.append(ROOT / "README.md")  # the committed results: the README shows them too
     print(report.markdown(results))
     print("Wrote " + ", ".join(str(p) for p in paths))
     return 0

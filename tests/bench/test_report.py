@@ -115,3 +115,25 @@ def test_write_outputs_writes_json_markdown_and_a_png(tmp_path):
     assert [p.name for p in paths] == ["results.json", "results.md", "results.png"]
     assert json.loads(paths[0].read_text())["machine"]["nproc"] == 2
     assert paths[2].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_headline_has_a_row_per_cell_with_every_server_and_the_targets():
+    text = report.headline(results_doc())
+    assert "2 CPUs (Test CPU)" in text and "bench/results.md" in text
+    rows = [line for line in text.splitlines() if line.startswith("| digits |")]
+    assert len(rows) == 4
+    assert rows[0].startswith("| digits | 1 | 1 | 1,000 | 2,000 | 800 | 10 | 1.25x | 100x |")
+    assert "PASS  gateway >= 1x in-process (c)" in text
+
+
+def test_update_readme_replaces_only_the_marked_block(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{report.README_START}\nold table\n{report.README_END}\nafter\n")
+    assert report.update_readme(readme, results_doc())
+    text = readme.read_text()
+    assert text.startswith("intro\n" + report.README_START + "\n") and text.endswith(report.README_END + "\nafter\n")
+    assert "old table" not in text and "| digits | 32 | 32 |" in text
+    assert report.update_readme(readme, results_doc()) and readme.read_text() == text  # idempotent
+    plain = tmp_path / "PLAIN.md"
+    plain.write_text("no markers\n")
+    assert not report.update_readme(plain, results_doc()) and plain.read_text() == "no markers\n"
