@@ -276,8 +276,10 @@ def headline(results: dict[str, Any]) -> str:
             "full table: [bench/results.md](bench/results.md)."
         ),
         "",
-        "| model | conc. | inst./req | (a) gateway inst/s | (b) backend alone | (c) in-process | (d) tutorial "
-        "| a vs c | a vs d | p99 ms (a / c) |",
+        (
+            "| model | conc. | inst./req | (a) gateway inst/s | (b) backend alone | (c) in-process "
+            "| (d) tutorial | a vs c | a vs d | p99 ms (a / c) |"
+        ),
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     keys = sorted({cell_key(c) for c in results["cells"]})
@@ -285,7 +287,7 @@ def headline(results: dict[str, Any]) -> str:
         med = {s: by[(s, key)] for s in "abcd" if (s, key) in by}
         r = ratio_by.get(key, {})
 
-        def ips(server: str) -> str:
+        def ips(server: str, med: dict = med) -> str:
             return f"{med[server]['instances_per_second']:,.0f}" if server in med else "-"
 
         p99 = " / ".join(f"{med[s]['p99_ms']:.0f}" if s in med else "-" for s in "ac")

@@ -7,7 +7,12 @@ from pathlib import Path
 
 from google.protobuf import json_format
 
-from protogen.contract.serving_metadata_pb2 import InputSpec, Normalization, OutputSpec, ServingMetadata
+from protogen.contract.serving_metadata_pb2 import (
+    InputSpec,
+    Normalization,
+    OutputSpec,
+    ServingMetadata,
+)
 
 FORMAT_VERSION = 1
 METADATA_FILENAME = "serving_metadata.json"

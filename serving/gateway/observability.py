@@ -196,7 +196,7 @@ def _write_access_line(handler: logging.Handler, fields: dict[str, Any]) -> None
         handler.flush()
     except RecursionError:
         raise
-    except Exception:
+    except Exception:  # noqa: BLE001 - as logging.StreamHandler.emit: the handler reports it
         handler.handleError(access_log.makeRecord(access_log.name, logging.INFO, "", 0, "request", (), None))
     finally:
         handler.release()

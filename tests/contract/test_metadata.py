@@ -3,8 +3,20 @@
 import numpy as np
 import pytest
 
-from contract import ContractError, load_metadata, normalize, parse_metadata, to_json, write_metadata
-from protogen.contract.serving_metadata_pb2 import InputSpec, Normalization, OutputSpec, ServingMetadata
+from contract import (
+    ContractError,
+    load_metadata,
+    normalize,
+    parse_metadata,
+    to_json,
+    write_metadata,
+)
+from protogen.contract.serving_metadata_pb2 import (
+    InputSpec,
+    Normalization,
+    OutputSpec,
+    ServingMetadata,
+)
 
 
 def tabular_metadata() -> ServingMetadata:
