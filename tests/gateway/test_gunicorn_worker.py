@@ -198,6 +198,35 @@ def test_a_head_in_pieces_and_keep_alive_requests_are_answered(gateway):
         assert [read_response(replies)[0], read_response(replies)[0]] == [200, 404]
 
 
+@pytest.mark.slow
+def test_a_kept_alive_connection_with_half_a_head_waits_for_the_rest(gateway):
+    # The worker reads a kept-alive connection's next request as soon as it wakes; half a
+    # head must go back to the event loop (no thread held) and be answered once whole.
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
+        replies = sock.makefile("rb")
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert read_response(replies)[0] == 200
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHo")
+        until(lambda: server_has_read(gateway.port, sock.getsockname()[1]), 15, "the half head read")
+        assert healthz_answered(gateway.port)  # 2 threads, neither held by the half head
+        sock.sendall(b"st: t\r\n\r\n")
+        assert read_response(replies) == (200, b'{"status":"ok"}')
+
+
+@pytest.mark.slow
+def test_a_kept_alive_connection_that_stalls_or_closes_is_closed(gateway):
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=30) as stalled, \
+            socket.create_connection(("127.0.0.1", gateway.port), timeout=30) as closing:
+        for sock in (stalled, closing):
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            assert read_response(sock.makefile("rb"))[0] == 200
+        stalled.sendall(b"GET /healthz HTTP/1.1\r\nX-Slow: ")
+        closing.shutdown(socket.SHUT_WR)
+        assert read_all(closing) == b""  # the server closes its side too
+        assert read_all(stalled) == b""  # dropped at the read timeout, without an answer
+    assert healthz_answered(gateway.port)
+
+
 def read_response(replies) -> tuple[int, bytes]:
     """(status, body) of the next response on a connection's buffered reader."""
     status = int(replies.readline().split()[1])
