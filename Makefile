@@ -56,7 +56,7 @@ lint: install ## ruff
 # measures every cell with wrk (installed from Debian if missing), and writes
 # bench/results.{json,md,png}. BENCH_* variables tune it (bench/config.py).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-bench: install ## benchmark the gateway against the backend alone and in-process baselines (~10 min)
+bench: install ## benchmark the gateway against the backend alone and in-process baselines (~15 min)
 	@command -v wrk >/dev/null || $(SUDO) apt-get install -y wrk || { $(SUDO) apt-get update && $(SUDO) apt-get install -y wrk; }
 	$(PY) -m bench
 

@@ -1,7 +1,8 @@
 """The benchmark's knobs: one frozen dataclass read from `BENCH_*` environment variables.
 
-Defaults keep a whole `make bench` near ten minutes on two cores (32 cells of a 2 s
-warm-up and 8 s of load, plus training and server start-ups). Every value is checked
+Defaults keep a whole `make bench` near fifteen minutes on two cores: 32 cells, each a
+median of 3 runs of a 1 s warm-up and 5 s of load (shared machines are noisy: medians,
+never single runs), plus training and server start-ups. Every value is checked
 before anything starts; a bad one is one line naming the variable.
 """
 
@@ -33,9 +34,9 @@ class ConfigError(ValueError):
 class BenchConfig:
     """What to measure, for how long, and where the output goes."""
 
-    duration_seconds: float = 8.0
-    warmup_seconds: float = 2.0
-    repeats: int = 1
+    duration_seconds: float = 5.0
+    warmup_seconds: float = 1.0
+    repeats: int = 3
     concurrency: tuple[int, ...] = (1, 32)
     instances: tuple[int, ...] = (1, 32)
     models: tuple[str, ...] = MODELS
@@ -47,12 +48,13 @@ class BenchConfig:
     baseline_threads: int = 1
     grpc_processes: int = 2
     wrk_threads: int = 1
-    # The local model server as make bench runs it: batching on, with the CPU parameters.
-    model_server_args: tuple[str, ...] = (
-        "--enable_batching",
-        "--batching_parameters_file",
-        str(ROOT / "bench" / "batching_cpu.config"),
-    )
+    # The local model server as make bench runs it: without batching, which measured best
+    # on 2 CPUs (README "Performance", tuning). With bench/batching_cpu.config (timeout 0,
+    # one batch thread), gateway instances/s at concurrency 32 were 10-19% lower in every
+    # cell: each Session call costs ~0.1 ms, less than the hand-offs between the threads
+    # that wait for their rows. BENCH_MODEL_SERVER_ARGS="--enable_batching
+    # --batching_parameters_file bench/batching_cpu.config" measures with it.
+    model_server_args: tuple[str, ...] = ()
     gateway_args: tuple[str, ...] = ()  # extra gunicorn flags, for experiments (e.g. -k gthread)
     request_timeout_seconds: float = 30.0
     sample_interval_seconds: float = 0.5

@@ -49,22 +49,29 @@ except SettingsError as _exc:
     sys.exit(2)
 
 bind = [_settings.bind]
-# Workers and threads, chosen by measurement (issue 6; README "Performance"). On 2 CPUs,
-# gateway + local model server + wrk on the same machine, digits at concurrency 32, median
-# of 3 interleaved runs, req/s with 1 instance | instances/s with 32 per request:
-#   2 workers x 4 threads  242 | 4,729      3 x 4  240 | 5,788      3 x 8  204 | 4,982
-#   2 workers x 8 threads  265 | 5,810      4 x 4  243 | 5,461
-# Run-to-run spread (about +-20%) exceeds the differences: the CPUs are saturated however
-# the work is split, and every extra worker costs ~68 MB. Hence the defaults: one worker
-# per CPU (GATEWAY_WORKERS=2 for 2 CPUs), 4 threads each; more threads only add GIL
-# contention (3 x 8 is the slowest).
+# Workers, threads and worker class, chosen by measurement (issue 6; README "Performance").
+# 2 CPUs shared by the gateway, the local model server (batching on) and wrk; digits; medians of 3
+# interleaved 5 s runs: req/s with 1 instance per request | instances/s with 32:
+#                               concurrency 1       concurrency 32      p99 ms, conc. 32
+#   2 workers x 4 threads    482 | 12,601        851 | 23,039         86 | 93
+#   2 workers x 8 threads    453 | 11,339        883 | 22,039         78 | 90
+#   3 workers x 4 threads    376 | 12,374        788 | 19,561         87 | 103
+#   1 worker  x 8 threads    505 | 12,728        737 | 17,052         70 | 104
+#   gthread, unhardened 2x4  553 | 12,186        801 | 21,460         76 | 98
+#   sync, 4 workers          517 | 15,245        922 | 23,473        107 | 152
+# Most differences are within the run-to-run spread (about +-15%): the CPUs are saturated
+# however the work is split. One worker loses a quarter at concurrency 32 (one GIL); a
+# third worker costs ~70 MB and measured slower. Hence one worker per CPU, 4 threads each.
 workers = _settings.workers
 threads = _settings.threads
-# Worker class: gunicorn + a minimal Flask app costs, per request, 0.95 ms CPU with sync
-# workers and 1.57 ms with this one (python -m bench.floor). Sync workers would need one
-# process (~68 MB) per concurrent request, each blocked for the whole model call, and a
-# buffering proxy against slow clients; gevent workers need gRPC's gevent mode and
-# monkey-patching. gthread keeps requests in flight while they wait on the model server.
+# Worker class: per request, gunicorn + a minimal Flask app costs 0.77 ms CPU with this
+# worker and 0.55 ms with sync workers (python -m bench.floor, bench/floor.md). Sync
+# workers measured about as fast end to end but with the worst p99 (above), and they
+# serve one connection per process: each waits for the whole model call, and a client
+# that is slow to send holds a process (tests/faults). gevent workers need gRPC's gevent
+# mode and monkey-patching. This gthread keeps requests in flight while they wait on the
+# model server and parks idle and slow connections on its event loop; the hardening costs
+# ~13% at concurrency 1 against plain gthread and nothing measurable under load.
 worker_class = "serving.gateway.gunicorn_worker.GatewayWorker"  # gthread, hardened
 timeout = math.ceil(_settings.worker_timeout_seconds)
 graceful_timeout = math.ceil(_settings.graceful_timeout_seconds)

@@ -14,8 +14,7 @@ def test_defaults_cover_the_issue_matrix():
     assert cfg.servers == ("a", "b", "c", "d")
     assert cfg.models == ("digits", "wide")
     assert cfg.concurrency == (1, 32) and cfg.instances == (1, 32)
-    assert cfg.model_server_args[0] == "--enable_batching"  # the model server batches
-    assert cfg.model_server_args[2].endswith("bench/batching_cpu.config")
+    assert cfg.model_server_args == ()  # no batching: it measured slower on CPUs (README)
     assert len(cfg.cells()) == 8
     assert cfg.cells()[0] == ("digits", 1, 1)
 
