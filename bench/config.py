@@ -50,7 +50,7 @@ class BenchConfig:
     wrk_threads: int = 1
     # The local model server as make bench runs it: without batching, which measured best
     # on 2 CPUs (README "Performance", tuning). With bench/batching_cpu.config (timeout 0,
-    # one batch thread), gateway instances/s at concurrency 32 were 10-19% lower in every
+    # one batch thread), gateway instances/s at concurrency 32 were 9-18% lower in every
     # cell: each Session call costs ~0.1 ms, less than the hand-offs between the threads
     # that wait for their rows. BENCH_MODEL_SERVER_ARGS="--enable_batching
     # --batching_parameters_file bench/batching_cpu.config" measures with it.

@@ -66,7 +66,7 @@ workers = _settings.workers
 threads = _settings.threads
 # Worker class: per request, gunicorn + a minimal Flask app costs 0.77 ms CPU with this
 # worker and 0.55 ms with sync workers (python -m bench.floor, bench/floor.md). Sync
-# workers measured about as fast end to end but with the worst p99 (above), and they
+# workers measured as fast or faster end to end but with the worst p99 (above), and they
 # serve one connection per process: each waits for the whole model call, and a client
 # that is slow to send holds a process (tests/faults). gevent workers need gRPC's gevent
 # mode and monkey-patching. This gthread keeps requests in flight while they wait on the
