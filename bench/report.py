@@ -249,10 +249,12 @@ def plot(results: dict[str, Any], path: Path) -> None:
     for ax in axes:
         ax.set_yscale("log")
         ax.grid(axis="y", which="both", alpha=0.3)
-    axes[0].legend(fontsize=8, loc="upper left")
+    # Above the bars, in one row: inside the axes it would hide the tallest ones.
+    axes[0].legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(servers), frameon=False)
     axes[1].set_xticks(x, [f"{m}\nc={c} n={n}" for m, c, n in keys], fontsize=8)
     m = results["machine"]
-    fig.suptitle(f"make bench: {m['nproc']} CPUs, {m['cpu_model']}; load {m['load_before']} before")
+    fig.suptitle(f"make bench: {m['nproc']} CPUs, {m['cpu_model']}; load {m['load_before']} before",
+                 y=0.995)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
