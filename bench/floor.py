@@ -67,15 +67,15 @@ TF_CALL = textwrap.dedent(
     import sys, time, numpy as np, tensorflow as tf
     from contract import load_metadata
     from pathlib import Path
-    from serving.model_server.servable import SessionOptions, load_servable
+    from serving.model_server.servable import load_servable
     d = Path(sys.argv[1]); meta = load_metadata(d)
     f = tf.saved_model.load(str(d)).signatures["serving_default"]
-    s = load_servable("digits", 1, d, SessionOptions(1, 1))
+    servable = load_servable("digits", 1, d)  # the model server's default thread pools
     for n in (1, 32):
         x = np.zeros((n, *[int(s) for s in meta.input.shape]), np.float32)
         calls = {
             "eager": lambda: f(**{meta.input.name: tf.convert_to_tensor(x)})["probabilities"].numpy(),
-            "session": lambda: s.run("serving_default", {meta.input.name: x}, ["probabilities"]),
+            "session": lambda: servable.run("serving_default", {meta.input.name: x}, ["probabilities"]),
         }
         for kind, call in calls.items():
             for _ in range(200): call()

@@ -12,6 +12,7 @@ import datetime
 import importlib.metadata
 import os
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -52,8 +53,6 @@ def machine() -> dict[str, Any]:
 
 def _commit() -> str:
     """The checkout's commit (with "+changes" if files differ from it), for the record."""
-    import subprocess
-
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                               text=True, check=True).stdout.strip()

@@ -64,8 +64,8 @@ bind = [_settings.bind]
 # third worker costs ~70 MB and measured slower. Hence one worker per CPU, 4 threads each.
 workers = _settings.workers
 threads = _settings.threads
-# Worker class: per request, gunicorn + a minimal Flask app costs 0.77 ms CPU with this
-# worker and 0.55 ms with sync workers (python -m bench.floor, bench/floor.md). Sync
+# Worker class: per request, gunicorn + a minimal Flask app costs 0.39 ms CPU with this
+# worker and 0.27 ms with sync workers (python -m bench.floor, bench/floor.md). Sync
 # workers measured as fast or faster end to end but with the worst p99 (above), and they
 # serve one connection per process: each waits for the whole model call, and a client
 # that is slow to send holds a process (tests/faults). gevent workers need gRPC's gevent
